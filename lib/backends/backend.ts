@@ -38,6 +38,14 @@ export interface BackendSession {
    * the event loop. Several calls may be in flight; each resolves with its own frame's result.
    */
   run(frame: NdArray<"uint8">, options?: RunOptions): Promise<NdArray<"float32">>;
+  /**
+   * A frame buffer for `run`, uint8 [height, width, channels]. On TensorRT it is pinned (page-locked)
+   * host memory the GPU reads by DMA, so decoding a frame straight into it saves every copy; on other
+   * backends it is ordinary memory. Valid until the session is disposed.
+   */
+  createInput(height: number, width: number, channels?: 3 | 4): NdArray<"uint8">;
+  /** A depth buffer for `run`'s `out` option, float32 [height, width]; pinned on TensorRT. */
+  createOutput(height: number, width: number): NdArray<"float32">;
   /** Frees the runtime's resources; idempotent; in-flight runs finish or reject first. */
   dispose(): Promise<void>;
 }
