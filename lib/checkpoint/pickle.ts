@@ -167,7 +167,7 @@ class Unpickler {
       case OP.EMPTY_LIST: this.push([]); return;
       case OP.LIST: this.push(this.popMark()); return;
       case OP.APPEND: { const item = this.pop(); this.list(this.top()).push(item); return; }
-      case OP.APPENDS: { const items = this.popMark(); this.list(this.top()).push(...items); return; }
+      case OP.APPENDS: { const items = this.popMark(); const list = this.list(this.top()); for (const item of items) list.push(item); return; }
       case OP.EMPTY_DICT: this.push(new Map()); return;
       case OP.DICT: this.push(this.setItems(new Map(), this.popMark())); return;
       case OP.SETITEM: { const [key, value] = this.popN(2); this.dict(this.top()).set(key, value); return; }
@@ -315,10 +315,11 @@ class Unpickler {
   /** A little-endian two's complement integer of `count` bytes (LONG1, LONG4). */
   private readLong(count: number): number | bigint {
     if (count < 0) throw this.fail("a negative LONG4 length");
+    if (count === 0) return 0;
     const digits = this.readBytes(count);
-    let value = 0n;
-    for (let i = count - 1; i >= 0; i--) value = (value << 8n) | BigInt(digits[i]);
-    if (count > 0 && digits[count - 1] & 0x80) value -= 1n << BigInt(8 * count);
+    // via hex text: linear in the length, where shifting a BigInt byte by byte would be quadratic
+    let value = BigInt(`0x${Buffer.from(digits).reverse().toString("hex")}`);
+    if (digits[count - 1] & 0x80) value -= 1n << BigInt(8 * count);
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }
 

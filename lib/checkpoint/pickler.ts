@@ -31,6 +31,7 @@ export class Pickler {
     return this.put(dotted);
   }
 
+  /** Starts a group of items (for {@link Pickler.tuple}). */
   mark(): this {
     return this.opcode(OP.MARK);
   }
@@ -40,6 +41,7 @@ export class Pickler {
     return this.opcode(OP.TUPLE);
   }
 
+  /** Pushes `()`. */
   emptyTuple(): this {
     return this.opcode(OP.EMPTY_TUPLE);
   }
@@ -51,6 +53,7 @@ export class Pickler {
     return this.tuple();
   }
 
+  /** Pushes `[]`. */
   emptyList(): this {
     return this.opcode(OP.EMPTY_LIST);
   }
@@ -60,6 +63,7 @@ export class Pickler {
     return this.opcode(OP.APPEND);
   }
 
+  /** Pushes `{}`. */
   emptyDict(): this {
     return this.opcode(OP.EMPTY_DICT);
   }
@@ -79,10 +83,12 @@ export class Pickler {
     return this.opcode(OP.BINPERSID);
   }
 
+  /** Pushes `None`. */
   none(): this {
     return this.opcode(OP.NONE);
   }
 
+  /** Pushes `True` or `False`. */
   bool(value: boolean): this {
     return this.opcode(value ? OP.NEWTRUE : OP.NEWFALSE);
   }
@@ -110,6 +116,7 @@ export class Pickler {
     return this.long(BigInt(value));
   }
 
+  /** Pushes a float (a double, as Python's). */
   float(value: number): this {
     this.opcode(OP.BINFLOAT);
     this.reserve(8);
@@ -118,6 +125,7 @@ export class Pickler {
     return this;
   }
 
+  /** Pushes a str (UTF-8). */
   string(value: string): this {
     const bytes = utf8.encode(value);
     this.opcode(OP.BINUNICODE);

@@ -141,3 +141,18 @@ test("the pickler's integers and floats read back exactly", (t) => {
   pickler.int(2n ** 64n).append().int(-(2n ** 64n)).append().float(0.1).append().float(-Infinity).append();
   t.deepEqual(unpickle(pickler.finish(), noGlobals), [...values, 2n ** 64n, -(2n ** 64n), 0.1, -Infinity]);
 });
+
+test("a huge APPENDS and a huge LONG4 neither overflow the stack nor take quadratic time", (t) => {
+  const count = 300_000;
+  const items = Buffer.alloc(count * 2);
+  for (let i = 0; i < count; i++) items.set([0x4b, i & 0xff], i * 2); // BININT1
+  const list = unpickle(Buffer.concat([Buffer.from([0x80, 0x02, 0x5d, 0x28]), items, Buffer.from([0x65, 0x2e])]), noGlobals) as number[];
+  t.is(list.length, count);
+  t.is(list[count - 1], (count - 1) & 0xff);
+  // LONG4 of 200000 bytes 0x01..: 256^199999 + ... ; check its size in bits
+  const digits = Buffer.alloc(200_000, 0x01);
+  const length = Buffer.alloc(4);
+  length.writeInt32LE(digits.length);
+  const value = unpickle(Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), length, digits, Buffer.from([0x2e])]), noGlobals) as bigint;
+  t.is(value.toString(16).length, 2 * digits.length - 1); // "10101...01": leading zero nibble dropped
+});
