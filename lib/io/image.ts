@@ -1,0 +1,92 @@
+/**
+ * Image files through sharp (libvips): read any format sharp reads into a uint8 RGB
+ * {@link NdArray}, write PNG or JPEG.
+ *
+ * @example
+ * ```ts
+ * import { readImage, writeImage } from "endosynth";
+ * const rgb = await readImage("frame.jpg"); // uint8 [H, W, 3]
+ * await writeImage("frame.png", rgb);
+ * ```
+ * @module
+ */
+import { extname } from "node:path";
+import sharp from "sharp";
+import { FileFormatError, InputError } from "../errors.js";
+import { assertBoolean, assertIntegerInRange, assertOptions, invalidParameter } from "../is.js";
+import { expectArray, type NdArray } from "../ndarray/ndarray.js";
+import { withAtomicFile } from "./atomic.js";
+
+/** Options of {@link writeImage}. */
+export interface WriteImageOptions {
+  /** JPEG quality, 1..100. Default 90. */
+  quality?: number;
+  /**
+   * PNG zlib level, 0..9 (PNG is lossless at every level: this trades size for speed). Default 6,
+   * libpng's own default.
+   */
+  compressionLevel?: number;
+  /**
+   * PNG: choose a row filter per row, as libpng and Pillow do. Default `true`: files ~2x smaller
+   * than sharp's unfiltered default, encoding ~2x slower.
+   */
+  adaptiveFiltering?: boolean;
+}
+
+/**
+ * Reads an image into a uint8 [H, W, 3] RGB array: alpha is dropped (not blended), grey becomes
+ * RGB, 16-bit images are scaled to 8 bits, CMYK and other colour spaces are converted to sRGB.
+ * Pixels come in stored order: EXIF orientation is not applied.
+ *
+ * @param input a path, or the encoded file's bytes.
+ * @throws {FileFormatError} naming the file when it is missing or sharp cannot decode it.
+ */
+export async function readImage(input: string | Uint8Array): Promise<NdArray<"uint8">> {
+  if (typeof input !== "string" && !(input instanceof Uint8Array)) throw invalidParameter("input", "a path or a Uint8Array", input);
+  const file = typeof input === "string" ? input : undefined;
+  try {
+    const { data, info } = await sharp(input)
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw({ depth: "uchar" })
+      .toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), shape: [info.height, info.width, info.channels], dtype: "uint8" };
+  } catch (error) {
+    const what = file ?? "image bytes";
+    throw new FileFormatError(`${what}: cannot read the image: ${(error as Error).message}`, { file, cause: error });
+  }
+}
+
+const FORMATS: Readonly<Record<string, "png" | "jpeg">> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg" };
+
+/**
+ * Writes a uint8 [H, W] (grey) or [H, W, 3] (RGB) array as PNG or JPEG, chosen by the path's
+ * extension (.png, .jpg, .jpeg), atomically (temporary file + rename).
+ *
+ * @throws {InputError} for another dtype or shape, an unknown extension or bad options.
+ */
+export async function writeImage(path: string, array: NdArray<"uint8">, options?: WriteImageOptions): Promise<void> {
+  if (typeof path !== "string" || path.length === 0) throw invalidParameter("path", "a non-empty string", path);
+  assertOptions("options", options as unknown, ["quality", "compressionLevel", "adaptiveFiltering"]);
+  const format = FORMATS[extname(path).toLowerCase()];
+  if (format === undefined) {
+    throw new InputError(`Cannot tell the image format of ${path}: expected a .png, .jpg or .jpeg extension`, { file: path });
+  }
+  const quality = options?.quality ?? 90;
+  const compressionLevel = options?.compressionLevel ?? 6;
+  assertIntegerInRange("options.quality", quality, 1, 100);
+  assertIntegerInRange("options.compressionLevel", compressionLevel, 0, 9);
+  const adaptiveFiltering = options?.adaptiveFiltering ?? true;
+  assertBoolean("options.adaptiveFiltering", adaptiveFiltering);
+  const image = expectArray(array, "array", "uint8");
+  const [height, width, channels = 1] = image.shape;
+  if (image.shape.length < 2 || image.shape.length > 3 || (channels !== 1 && channels !== 3) || height === 0 || width === 0) {
+    throw new InputError(`Expected shape [H, W] or [H, W, 3] for array but received [${image.shape.join(", ")}]`, { key: "array" });
+  }
+  const pixels = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
+  const encoder = sharp(pixels, { raw: { width, height, channels: channels as 1 | 3 } });
+  const encoded = format === "png" ? encoder.png({ compressionLevel, adaptiveFiltering }) : encoder.jpeg({ quality });
+  await withAtomicFile(path, async (temporary) => {
+    await encoded.toFile(temporary);
+  });
+}
