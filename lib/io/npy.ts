@@ -41,7 +41,9 @@ export interface ReadNpyOptions {
 
 /** Where bytes came from, for error messages: the file and, inside an archive, the member. */
 export interface NpySource {
+  /** The file read. */
   file?: string;
+  /** The archive member (`.npz` key) read, if any. */
   key?: string;
 }
 

@@ -19,14 +19,24 @@ import { expectArray, type NdArray } from "./ndarray.js";
 export interface SharpRawImage {
   /** Pixels, row-major, `channels` interleaved bytes each. */
   data: Uint8Array;
-  info: { width: number; height: number; channels: number };
+  /** Size and layout of `data`, as sharp reports it. */
+  info: {
+    /** Pixels per row. */
+    width: number;
+    /** Rows. */
+    height: number;
+    /** Interleaved channels per pixel: 3 (RGB) or 4 (RGBA) are accepted. */
+    channels: number;
+  };
 }
 
 /** An RGBA image as canvas `ImageData` (or anything shaped like it) holds it. */
 export interface ImageDataLike {
   /** Pixels, row-major, RGBA. */
   data: Uint8ClampedArray | Uint8Array;
+  /** Pixels per row. */
   width: number;
+  /** Rows. */
   height: number;
 }
 

@@ -1,0 +1,95 @@
+/**
+ * `endosynth info [--json]`: versions of the package, Node, sharp/libvips and ONNX Runtime, the
+ * platform, and which inference backends can run here.
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { arch, cpus, platform, release, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import sharp from "sharp";
+import type { BackendName } from "../backends/backend.js";
+
+/** Whether one backend can run here, and if not, why. */
+export interface BackendStatus {
+  backend: BackendName;
+  available: boolean;
+  /** Version of the runtime, or why it cannot run. */
+  detail: string;
+}
+
+/** Everything `endosynth info` reports. */
+export interface Info {
+  package: { name: string; version: string };
+  node: string;
+  platform: { os: string; release: string; arch: string; cpus: number; memoryGiB: number };
+  sharp: { version: string; libvips: string };
+  onnxruntimeNode: string | null;
+  backends: BackendStatus[];
+}
+
+const require = createRequire(import.meta.url);
+
+function readJson(path: string): { name: string; version: string } {
+  return JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
+}
+
+/** The installed onnxruntime-node's version, read from its package.json without loading the native runtime. */
+function onnxruntimeNodeVersion(): string | null {
+  try {
+    return readJson(require.resolve("onnxruntime-node/package.json")).version;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Which inference backends can run on this machine, and why not. The backend work fills this in
+ * (probing ONNX Runtime's execution providers, CUDA and TensorRT); until then nothing is probed.
+ */
+export async function backendAvailability(): Promise<BackendStatus[]> {
+  return [];
+}
+
+/** Gathers the report. */
+export async function collectInfo(): Promise<Info> {
+  const packageJson = readJson(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"));
+  const versions = sharp.versions as { sharp?: string; vips: string };
+  return {
+    package: { name: packageJson.name, version: packageJson.version },
+    node: process.versions.node,
+    platform: { os: platform(), release: release(), arch: arch(), cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
+    sharp: { version: versions.sharp ?? "unknown", libvips: versions.vips },
+    onnxruntimeNode: onnxruntimeNodeVersion(),
+    backends: await backendAvailability(),
+  };
+}
+
+/** The report as aligned text lines. */
+export function formatInfo(info: Info): string {
+  const rows: [string, string][] = [
+    ["endosynth", info.package.version],
+    ["node", info.node],
+    ["platform", `${info.platform.os} ${info.platform.release} ${info.platform.arch}, ${info.platform.cpus} CPUs, ${info.platform.memoryGiB} GiB`],
+    ["sharp", `${info.sharp.version} (libvips ${info.sharp.libvips})`],
+    ["onnxruntime-node", info.onnxruntimeNode ?? "not installed"],
+  ];
+  if (info.backends.length === 0) rows.push(["backends", "not probed"]);
+  for (const status of info.backends) rows.push([`backend ${status.backend}`, `${status.available ? "available" : "unavailable"}: ${status.detail}`]);
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");
+}
+
+/** Adds the `info` command. */
+export function registerInfoCommand(program: Command): void {
+  program
+    .command("info")
+    .description("print versions, platform and which backends can run here")
+    .option("--json", "print machine-readable JSON")
+    .action(async (options: { json?: boolean }) => {
+      const info = await collectInfo();
+      process.stdout.write(`${options.json ? JSON.stringify(info, null, 2) : formatInfo(info)}\n`);
+    });
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The `endosynth` command. Each subcommand lives in its own file and registers itself here;
+ * commands call the library, never the reverse. Errors print as `endosynth: <message>` with exit
+ * code 1; the stack trace too with `--debug` or `ENDOSYNTH_DEBUG=1`.
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError } from "commander";
+import { registerInfoCommand } from "./info.js";
+import { registerVizCommand } from "./viz.js";
+
+/** package.json sits two folders up from both lib/cli/main.ts and dist/cli/main.js. */
+function packageVersion(): string {
+  const path = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json");
+  return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
+}
+
+function wantsStack(argv: readonly string[]): boolean {
+  return argv.includes("--debug") || process.env.ENDOSYNTH_DEBUG === "1";
+}
+
+/** Builds the program with every command registered (exported for tests and for later commands). */
+export function createProgram(): Command {
+  const program = new Command("endosynth")
+    .description("Metric depth for endoscopic images with the EndoSynth models")
+    .version(packageVersion(), "-V, --version", "print the package version")
+    .option("--debug", "print stack traces with errors (or set ENDOSYNTH_DEBUG=1)")
+    .showHelpAfterError()
+    .exitOverride();
+  registerVizCommand(program);
+  registerInfoCommand(program);
+  return program;
+}
+
+/** Runs the CLI on `argv` (as process.argv: node, script, args...); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv as string[]);
+    return 0;
+  } catch (error) {
+    // Commander already printed its own usage errors, and help/version "errors" are successes.
+    if (error instanceof CommanderError) return error.exitCode;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`endosynth: ${message}\n`);
+    if (wantsStack(argv) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,43 @@
+/**
+ * endosynth: the EndoSynth monocular metric depth models for endoscopic images, in Node.
+ *
+ * The public API, grouped by concern. Everything takes and returns {@link NdArray}s.
+ * @module endosynth
+ */
+
+// Errors
+export {
+  AbortError,
+  BackendUnavailableError,
+  CheckpointError,
+  DisposedError,
+  EndosynthError,
+  type ErrorContext,
+  FileFormatError,
+  InputError,
+  RuntimeFailureError,
+} from "./errors.js";
+
+// Arrays
+export { copy, type DType, DTYPES, type DTypeData, expectArray, formatShape, ITEM_SIZE, type NdArray, ndarray, reshape, size, type TypedArray, validateNdArray, zeros } from "./ndarray/ndarray.js";
+export { decodeBfloat16, decodeFloat16, encodeFloat16, roundFloat16 } from "./ndarray/float16.js";
+export { type ImageDataLike, type ImageInput, MAX_IMAGE_SIDE, type SharpRawImage, toImageArray } from "./ndarray/convert.js";
+
+// NumPy files and zip archives
+export { encodeNpy, type NpySource, parseNpy, type ReadNpyOptions, readNpy, writeNpy } from "./io/npy.js";
+export { readNpz, type WriteNpzOptions, writeNpz } from "./io/npz.js";
+export { openZip, type ReadZipEntryOptions, readZipEntry, type ZipAddOptions, type ZipArchive, type ZipEntry, ZipWriter } from "./io/zip.js";
+
+// EndoSynth samples
+export { type EndoSynthSample, readSample, SEG_CLASSES, type SegClass, validateSample, type WriteSampleOptions, writeSample } from "./io/sample.js";
+export { type SyntheticSampleOptions, syntheticSample } from "./io/synthetic_sample.js";
+
+// Images
+export { readImage, type WriteImageOptions, writeImage } from "./io/image.js";
+
+// Visualisation
+export type { FloatDType } from "./viz/dtype_arithmetic.js";
+export { DEPTH_DTYPES, depth2rgb, depthColorIndex, SPECTRAL_UINT8 } from "./viz/depth2rgb.js";
+export { SET2_UINT8, seg2rgb } from "./viz/seg2rgb.js";
+export { type Sample2pngOptions, sample2png, sample2rgb } from "./viz/sample2png.js";
+export { SET2_COLORS, SPECTRAL_LUT } from "./viz/colormaps.js";

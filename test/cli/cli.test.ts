@@ -1,0 +1,139 @@
+import test from "ava";
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { readImage } from "../../lib/io/image.js";
+import { readSample, writeSample } from "../../lib/io/sample.js";
+import { syntheticSample } from "../../lib/io/synthetic_sample.js";
+import { sample2rgb } from "../../lib/viz/sample2png.js";
+import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+
+const run = promisify(execFile);
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const main = join(repoRoot, "lib", "cli", "main.ts");
+const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as users do (a child process), from `cwd`. */
+async function endosynth(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ["--import", tsx, main, ...args], {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ENDOSYNTH_DEBUG: "", ...options.env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+function tempDir(t: { teardown: (f: () => void) => void }): string {
+  const dir = temporaryDirectory();
+  t.teardown(dir.cleanup);
+  return dir.path;
+}
+
+test("--version prints the package version", async (t) => {
+  const result = await endosynth(["--version"]);
+  t.is(result.code, 0);
+  t.is(result.stdout.trim(), packageJson.version);
+});
+
+test("--help lists the commands, and every command has its own --help", async (t) => {
+  const top = await endosynth(["--help"]);
+  t.is(top.code, 0);
+  t.regex(top.stdout, /Usage: endosynth/);
+  t.regex(top.stdout, /viz \[options\] \[sample\]/);
+  t.regex(top.stdout, /info \[options\]/);
+  for (const command of ["viz", "info"]) {
+    const help = await endosynth([command, "--help"]);
+    t.is(help.code, 0, command);
+    t.regex(help.stdout, new RegExp(`Usage: endosynth ${command}`));
+  }
+});
+
+test("viz -o writes the reference sample picture, pixel for pixel", async (t) => {
+  const output = join(tempDir(t), "a.png");
+  const result = await endosynth(["viz", fixture("utils", "sample_a.npz"), "-o", output]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /wrote .*a\.png/);
+  const written = await readImage(output);
+  const expected = await readImage(fixture("utils", "sample_a.sample2png.png"));
+  t.deepEqual(written.shape, expected.shape);
+  t.true(Buffer.from(written.data).equals(Buffer.from(expected.data)));
+});
+
+test("viz writes beside the sample by default, .npz replaced by .png", async (t) => {
+  const dir = tempDir(t);
+  const sample = syntheticSample({ height: 24, width: 32 });
+  writeSample(join(dir, "small.npz"), sample);
+  const result = await endosynth(["viz", "small.npz"], { cwd: dir });
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(readdirSync(dir).sort(), ["small.npz", "small.png"]);
+  const picture = await readImage(join(dir, "small.png"));
+  t.true(Buffer.from(picture.data).equals(Buffer.from(sample2rgb(sample).data)));
+});
+
+test("viz --demo works in an empty folder: a synthetic sample and its picture", async (t) => {
+  const dir = tempDir(t);
+  const result = await endosynth(["viz", "--demo"], { cwd: dir });
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(readdirSync(dir).sort(), ["endosynth-demo.npz", "endosynth-demo.png"]);
+  const sample = readSample(join(dir, "endosynth-demo.npz"));
+  t.deepEqual(sample.rgb.shape, [1080, 1920, 3]);
+  t.true(Buffer.from(sample.depth.data.buffer, sample.depth.data.byteOffset, sample.depth.data.byteLength).equals(Buffer.from((syntheticSample().depth.data as Float32Array).buffer)));
+  t.deepEqual((await readImage(join(dir, "endosynth-demo.png"))).shape, [1080, 5760, 3]);
+});
+
+test("info prints versions as text and as JSON", async (t) => {
+  const text = await endosynth(["info"]);
+  t.is(text.code, 0);
+  t.regex(text.stdout, new RegExp(`^endosynth +${packageJson.version.replace(/\./g, "\\.")}$`, "m"));
+  t.regex(text.stdout, /^sharp +\d+\.\d+\.\d+ \(libvips \d+\.\d+\.\d+\)$/m);
+  const json = await endosynth(["info", "--json"]);
+  const info = JSON.parse(json.stdout) as { package: { version: string }; node: string; onnxruntimeNode: string };
+  t.is(info.package.version, packageJson.version);
+  t.is(info.node, process.versions.node);
+  t.regex(info.onnxruntimeNode, /^\d+\.\d+\.\d+$/);
+});
+
+test("a library error prints 'endosynth: <message>' and exits 1, without a stack", async (t) => {
+  const dir = tempDir(t);
+  const broken = join(dir, "broken.npz");
+  const bytes = readFileSync(fixture("utils", "sample_a.npz"));
+  (await import("node:fs")).writeFileSync(broken, bytes.subarray(0, 1000));
+  const result = await endosynth(["viz", broken]);
+  t.is(result.code, 1);
+  t.is(result.stderr, `endosynth: ${broken}: not a zip archive or truncated: no end-of-central-directory record at its end\n`);
+  t.deepEqual(readdirSync(dir), ["broken.npz"]);
+});
+
+test("--debug or ENDOSYNTH_DEBUG=1 adds the stack trace", async (t) => {
+  for (const [args, env] of [[["viz", "missing.npz", "--debug"], {}], [["viz", "missing.npz"], { ENDOSYNTH_DEBUG: "1" }]] as const) {
+    const result = await endosynth([...args], { cwd: tempDir(t), env });
+    t.is(result.code, 1);
+    t.regex(result.stderr, /^endosynth: ENOENT: no such file or directory/);
+    t.regex(result.stderr, /\n {4}at /);
+  }
+});
+
+test("usage errors exit 1 with commander's message and the help", async (t) => {
+  const unknown = await endosynth(["bogus"]);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /error: unknown command 'bogus'/);
+  const missing = await endosynth(["viz"]);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, "endosynth: missing <sample.npz> (or pass --demo to make a synthetic one)\n");
+  const level = await endosynth(["viz", "x.npz", "--compression-level", "12"]);
+  t.is(level.code, 1);
+  t.regex(level.stderr, /option '--compression-level <0-9>' argument '12' is invalid\. expected an integer from 0 to 9/);
+});
