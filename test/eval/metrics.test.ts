@@ -104,7 +104,7 @@ test("per-class groups split anatomy, tools and each instrument; alignment is fi
   // Classes: anatomy x2, cadiere forceps (1) x1, double fenestrated grasper (3) x1.
   const gt = depthMap([0.1, 0.1, 0.2, 0.2], [2, 2]);
   const pred = depthMap([0.1, 0.12, 0.3, 0.24], [2, 2]);
-  const seg = ndarray(new Uint8Array([0, 0, 1, 3]), [2, 2]);
+  const seg = ndarray<"uint8">(new Uint8Array([0, 0, 1, 3]), [2, 2]);
   const result = computeDepthMetrics(pred, gt, { seg, alignment: "median" });
   t.deepEqual(Object.keys(result.groups), [...METRIC_GROUPS]);
   const { anatomy, tools, cadiere_forceps, double_fenestrated_grasper, needle_driver } = result.groups;
@@ -142,7 +142,7 @@ test("median matches NumPy's definition on odd, even and repeated values", (t) =
 test("on a real EndoSynth sample, a 10 % overestimate gives AbsRel 0.1 and vanishes after median scaling", (t) => {
   const { depth, seg } = readSample(fixture("utils", "sample_a.npz"));
   const gt = depth.data as Float32Array;
-  const pred = ndarray(gt.map((g) => g * 1.1), depth.shape);
+  const pred = ndarray<"float32">(gt.map((g) => g * 1.1), depth.shape);
   let sum = 0;
   for (const g of gt) sum += g;
   const result = computeDepthMetrics(pred, depth, { seg });
@@ -166,7 +166,7 @@ test("mismatched shapes are refused naming both shapes", (t) => {
 });
 
 test("a seg map with a class above 6 is refused naming the value and position", (t) => {
-  const seg = ndarray(new Uint8Array([0, 9]), [1, 2]);
+  const seg = ndarray<"uint8">(new Uint8Array([0, 9]), [1, 2]);
   const error = t.throws(() => computeDepthMetrics(depthMap([0.1, 0.1], [1, 2]), depthMap([0.1, 0.1], [1, 2]), { seg }), { instanceOf: InputError });
   t.regex(error.message, /class indices 0\.\.6 in options\.seg but received 9 at \[0, 1\]/);
 });
