@@ -6,7 +6,7 @@ import { type DepthModel, streamDepth } from "../lib/stream.js";
 
 /** A 2x2 RGB frame whose every byte is `value`. */
 function frame(value: number): NdArray<"uint8"> {
-  return ndarray(new Uint8Array(12).fill(value), [2, 2, 3]);
+  return ndarray<"uint8">(new Uint8Array(12).fill(value), [2, 2, 3]);
 }
 
 /**
@@ -31,7 +31,7 @@ class StandInModel implements DepthModel {
       const value = input.data[0];
       await sleep(this.latency(value));
       if (value === this.failOn) throw new RuntimeFailureError(`frame ${value} failed`);
-      return ndarray(new Float32Array(4).fill((value + 1) / 100), [2, 2]);
+      return ndarray<"float32">(new Float32Array(4).fill((value + 1) / 100), [2, 2]);
     } finally {
       this.running--;
     }
