@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { readNpz, writeNpz } from "../../lib/io/npz.js";
-import { type EndoSynthSample, readSample, SEG_CLASSES, validateSample, writeSample } from "../../lib/io/sample.js";
+import { type EndoSynthSample, firstOutOfRangeClass, readSample, SEG_CLASSES, validateSample, writeSample } from "../../lib/io/sample.js";
 import { openZip } from "../../lib/io/zip.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
@@ -115,4 +115,23 @@ test("writeSample refuses a sample that breaks the schema with InputError, and w
   t.throws(() => validateSample({ rgb: tinySample().rgb }), { instanceOf: InputError, message: /missing key "depth"/ });
   t.throws(() => validateSample(null), { instanceOf: InputError, message: /Expected an object \{ rgb, depth, seg \} for sample but received null/ });
   t.deepEqual(readdirSync(dir), []);
+});
+
+test("finds an out-of-range class at any offset and alignment, and every value from 7 to 255", (t) => {
+  const buffer = new Uint8Array(64 + 3);
+  for (const start of [0, 1, 2, 3]) {
+    const seg = buffer.subarray(start, start + 61);
+    for (let position = 0; position < seg.length; position += 5) {
+      for (const value of [7, 8, 15, 128, 255]) {
+        seg.fill(6);
+        seg[position] = value;
+        t.is(firstOutOfRangeClass(seg), position, `start ${start}, position ${position}, value ${value}`);
+      }
+    }
+    seg.fill(6);
+    t.is(firstOutOfRangeClass(seg), -1);
+  }
+  let missed = 0;
+  for (let value = 0; value < 256; value++) if ((firstOutOfRangeClass(Uint8Array.of(0, 0, 0, value)) >= 0) !== value > 6) missed++;
+  t.is(missed, 0);
 });

@@ -1,0 +1,60 @@
+/**
+ * Benchmark entry point:
+ *
+ *   npm run bench -- <suite> [--json] [--runs N] [--warmup N]
+ *
+ * Suites register in SUITES below; an unknown or missing suite lists the known ones.
+ */
+import { parseArgs } from "node:util";
+import { type BenchRow, formatTable, measure, type Suite } from "./harness.js";
+import { ioSuite } from "./io.js";
+
+const SUITES: Readonly<Record<string, Suite>> = {
+  io: ioSuite,
+};
+
+function listSuites(): string {
+  return Object.entries(SUITES)
+    .map(([name, suite]) => `  ${name.padEnd(12)} ${suite.description}`)
+    .join("\n");
+}
+
+function positiveInteger(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new Error(`--${name} expects a non-negative integer, got ${value}`);
+  return number;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean", default: false },
+      runs: { type: "string", default: "15" },
+      warmup: { type: "string", default: "3" },
+    },
+  });
+  const name = positionals[0];
+  const suite = name === undefined ? undefined : SUITES[name];
+  if (suite === undefined) {
+    console.error(`${name === undefined ? "No suite given" : `Unknown suite "${name}"`}. Known suites:\n${listSuites()}`);
+    console.error("Usage: npm run bench -- <suite> [--json] [--runs N] [--warmup N]");
+    return 1;
+  }
+  const options = { runs: Math.max(1, positiveInteger("runs", values.runs as string)), warmup: positiveInteger("warmup", values.warmup as string) };
+  const rows: BenchRow[] = [];
+  try {
+    for (const bench of await suite.setup()) rows.push(await measure(name as string, bench, options));
+  } finally {
+    suite.cleanup?.();
+  }
+  if (values.json) {
+    console.log(JSON.stringify(rows, null, 2));
+  } else {
+    console.log(`${name}: ${suite.description}; ${options.runs} runs after ${options.warmup} warm-up, Node ${process.versions.node}`);
+    console.log(formatTable(rows));
+  }
+  return rows.some((row) => row.compare?.met === false) ? 2 : 0;
+}
+
+process.exitCode = await main();
