@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// `npm run prebuild [-- --tensorrt <include dir>]`: builds the prebuilt binary the package ships,
+// prebuilds/<platform>-<arch>/endosynth.<libc>.node, with prebuildify (node-gyp path:
+// prebuildify has no cmake-js backend) as `--napi --strip --tag-libc`. One Node-API binary serves
+// every Node version with Node-API 8. Node's headers come from the local install (no download).
+//
+// Publish prebuilds built WITH TensorRT headers: TensorRT is dlopen()ed at run time, so such a
+// binary still loads everywhere and simply reports TensorRT as missing where it is.
+//
+// npm also runs a script named "prebuild" before "build" (`npm run build` compiles the
+// TypeScript); this script notices that case and does nothing, so building the TypeScript never
+// builds native code.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { localNodeDir, packageRoot, parseBuildArguments } from "./build_native.js";
+
+const require = createRequire(import.meta.url);
+
+/** The npm script the npm process above us was asked to run, read from /proc (Linux). */
+function requestedNpmScript() {
+  let pid = process.ppid;
+  for (let depth = 0; depth < 6 && pid > 1; depth++) {
+    let argv;
+    let status;
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+      status = readFileSync(`/proc/${pid}/status`, "utf8");
+    } catch {
+      return undefined;
+    }
+    const run = argv.findIndex((argument) => ["run", "run-script", "rum", "urn"].includes(argument));
+    if (run >= 0 && argv.slice(0, run).some((argument) => /(^|\/)npm(-cli\.js)?$/.test(argument))) {
+      return argv.slice(run + 1).find((argument) => !argument.startsWith("-"));
+    }
+    pid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  }
+  return undefined;
+}
+
+function main() {
+  const requested = requestedNpmScript();
+  if (process.env.npm_lifecycle_event === "prebuild" && requested !== undefined && requested !== "prebuild") {
+    console.log(`prebuild: skipped (npm runs "prebuild" before "${requested}"; use \`npm run prebuild\` to make prebuilt binaries)`);
+    return;
+  }
+  let options;
+  try {
+    options = parseBuildArguments(process.argv.slice(2));
+  } catch (error) {
+    console.error(`prebuild: ${error.message}`);
+    process.exit(2);
+  }
+  if (options.builder !== "node-gyp") {
+    console.error("prebuild: prebuildify builds with node-gyp only; --cmake is not supported here");
+    process.exit(2);
+  }
+  const env = { ...process.env };
+  const nodedir = localNodeDir();
+  if (nodedir && !env.npm_config_nodedir) env.npm_config_nodedir = nodedir;
+  if (options.tensorrt) env.TensorRT_INCLUDE_DIR = options.tensorrt;
+  if (options.cuda) env.CUDAToolkit_ROOT = options.cuda;
+  if (options.withoutCuda) env.ENDOSYNTH_WITHOUT_CUDA = "1";
+  if (options.strict) env.ENDOSYNTH_WERROR = "1";
+  const prebuildify = join(dirname(require.resolve("prebuildify/package.json")), "bin.js");
+  const nodeGyp = join(dirname(require.resolve("node-gyp/package.json")), "bin", "node-gyp.js");
+  // The target is the running Node: node-gyp then finds its headers in npm_config_nodedir.
+  const args = [prebuildify, "--napi", "--strip", "--tag-libc", "--target", process.versions.node, "--node-gyp", nodeGyp];
+  const result = spawnSync(process.execPath, args, { cwd: packageRoot, env, stdio: "inherit" });
+  if (result.status !== 0) {
+    console.error(`prebuild: prebuildify failed${result.status === null ? "" : ` with exit code ${result.status}`}`);
+    process.exit(1);
+  }
+  console.log(`prebuild: wrote ${resolve(packageRoot, "prebuilds")}`);
+}
+
+main();
