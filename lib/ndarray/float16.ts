@@ -33,33 +33,28 @@ export function decodeFloat16(bits: Uint16Array, out = new Float32Array(bits.len
   return out;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+function roundHalfToEven(x: number): number {
+  const floor = Math.floor(x);
+  const rest = x - floor; // exact: x < 2^53
+  return rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+}
 
-/** Rounds one number to the nearest float16, ties to even; returns its 16 bits. */
+/**
+ * Rounds one number to the nearest float16, ties to even; returns its 16 bits. Rounds the double
+ * directly: going through float32 first would round twice and break ties (1 + 2^-11 + 2^-40 must
+ * give 1 + 2^-10, as `np.float16` does, not 1).
+ */
 export function float16Bits(value: number): number {
-  f32[0] = value; // the float32 rounding first is harmless: float16 values are float32 values
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exponent = (x >>> 23) & 0xff;
-  let mantissa = x & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  const e = exponent - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let result = mantissa >> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    if (rest > half || (rest === half && result & 1)) result++;
-    return sign | result;
-  }
-  let result = (e << 10) | (mantissa >> 13);
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && result & 1)) result++;
-  return sign | result;
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const magnitude = Math.abs(value);
+  if (magnitude >= 65520) return sign | 0x7c00; // 65504 + half an ulp and beyond round to infinity
+  if (magnitude < 2 ** -14) return sign | roundHalfToEven(magnitude * 2 ** 24); // subnormal (1024 = smallest normal)
+  let exponent = Math.floor(Math.log2(magnitude));
+  if (2 ** exponent > magnitude) exponent--; // log2 can be off by one next to powers of two
+  else if (2 ** (exponent + 1) <= magnitude) exponent++;
+  const significand = roundHalfToEven(magnitude * 2 ** (10 - exponent)); // in [1024, 2048], exact scaling
+  return sign | (((exponent + 15) << 10) + significand - 1024); // 2048 carries into the exponent
 }
 
 /** Encodes numbers to raw float16 bits, rounding to nearest even. */

@@ -29,3 +29,11 @@ test("rounds to nearest with ties to even, as numpy.float16 does", (t) => {
   t.is(roundFloat16(1.5 * 2 ** -25), 2 ** -24);
   t.is(roundFloat16(-0.02), -0.0200042724609375);
 });
+
+test("rounds doubles directly, not through float32 (no double rounding at float16 ties)", (t) => {
+  // Just above the tie between 1 and 1 + 2^-10: float32 would first round it onto the tie.
+  t.is(roundFloat16(1 + 2 ** -11 + 2 ** -40), 1 + 2 ** -10);
+  t.is(roundFloat16(-(1 + 2 ** -11 + 2 ** -40)), -(1 + 2 ** -10));
+  t.is(roundFloat16(2 ** -25 + 2 ** -60), 2 ** -24);
+  t.true(Object.is(roundFloat16(-0), -0));
+});
