@@ -28,25 +28,23 @@ void SlotWorker::Shutdown() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
-  executor_.reset();
 }
 
 void SlotWorker::Loop() {
   bool attached = false;
-  std::optional<NativeFailure> attach_failure;
   for (;;) {
     Job* job = nullptr;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return pending_ != nullptr || stopping_; });
-      if (pending_ == nullptr) return;
+      if (pending_ == nullptr) break;
       job = pending_;
       pending_ = nullptr;
     }
     try {
       if (!attached) {
-        attached = true;
         executor_->AttachThread();
+        attached = true;
       }
       job->timings = executor_->Run(job->request);
     } catch (const NativeFailure& failure) {
@@ -56,6 +54,13 @@ void SlotWorker::Loop() {
     }
     complete_(job);
   }
+  // The executor is destroyed on its own thread, where its CUDA device is current.
+  try {
+    if (!attached) executor_->AttachThread();
+  } catch (const std::exception&) {
+    // Freeing still works with another device current (unified addressing); best effort.
+  }
+  executor_.reset();
 }
 
 void EngineCore::Shutdown() {

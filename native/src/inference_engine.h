@@ -49,7 +49,8 @@ class SlotWorker {
   SlotWorker& operator=(const SlotWorker&) = delete;
 
   void Submit(Job* job);
-  // Finishes the queued job, stops the thread and destroys the executor (freeing its GPU memory).
+  // Finishes the queued job, then stops the thread, which destroys the executor (freeing its GPU
+  // memory) before it exits.
   void Shutdown();
 
  private:
