@@ -1,4 +1,5 @@
 import test from "ava";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -10,7 +11,7 @@ import {
 } from "../../lib/errors.js";
 import { ADDON_PATH_VARIABLE, loadNativeAddon, loadNativeAddonFrom, type AddonState, type NativeAddon } from "../../lib/native/addon.js";
 import { isNativeError, mapNativeError } from "../../lib/native/errors.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
 
 // Independent evidence of an NVIDIA driver: the kernel module's proc entry.
 const hasNvidiaDriver = existsSync("/proc/driver/nvidia/version");
@@ -261,4 +262,36 @@ test("dispose lets a running frame finish, then refuses new ones", async (t) => 
   t.true(engine.info().disposed);
   const error = mapNativeError(thrown(() => engine.run(0, input, output)));
   t.true(error instanceof DisposedError);
+});
+
+/** Runs an ES module snippet in a fresh Node process (with the repository's TypeScript loader). */
+function runScript(source: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import=tsx", "--input-type=module", "-e", source], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+const LOAD = `import { loadNativeAddon } from "./lib/native/addon.ts"; const state = loadNativeAddon(); if (!state.loaded) throw new Error(state.reason); const native = state.addon;`;
+
+test("a frame in flight keeps the process alive until it resolves, an idle engine does not", async (t) => {
+  const result = await runScript(`${LOAD}
+    const engine = await native.testing.loadLoopbackEngine({ height: 2, width: 2, channels: 3, slots: 1, delayMs: 300 });
+    const output = new Float32Array(4);
+    engine.run(0, new Uint8Array(12).fill(1), output).then(() => console.log("resolved", output[0]));`);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout.trim(), `resolved ${65536 + 256 + 1}`);
+});
+
+test("mirrors the addon's log to util.debuglog('endosynth')", async (t) => {
+  const result = await runScript(`${LOAD}
+    const { mirrorNativeLog } = await import("./lib/native/log.ts");
+    native.testing.log(2, "tensorrt", "Weights of layer head.conv are not fp16-representable");
+    mirrorNativeLog(native);
+    mirrorNativeLog(native);`, { NODE_DEBUG: "endosynth" });
+  t.is(result.code, 0, result.stderr);
+  const lines = result.stderr.split("\n").filter((line) => line.includes("not fp16-representable"));
+  t.is(lines.length, 1, "each entry is mirrored once");
+  t.regex(lines[0]!, /^ENDOSYNTH \d+: tensorrt warning: Weights of layer head\.conv are not fp16-representable$/);
 });
