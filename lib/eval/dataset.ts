@@ -1,0 +1,372 @@
+/**
+ * Evaluates depth models on a folder of EndoSynth-format samples: the runner behind
+ * `endosynth eval`. It streams (one sample in memory, plus the next one being inferred), appends a
+ * row per sample and model to a CSV or JSONL file as it goes (flushed per sample, so an interrupted
+ * run can be resumed), and recomputes the aggregate from that file at the end.
+ *
+ * A sample that cannot be read (corrupt archive, missing key, mismatched shapes) or that a model
+ * refuses as bad input is reported through `onProgress` and skipped: it never ends a long run.
+ * Anything else a model throws (its runtime failing) does end the run, since every following
+ * sample would fail the same way.
+ *
+ * @example
+ * ```ts
+ * import { evaluateDataset, formatAggregate, load } from "endosynth";
+ * const models = [await load("dav1"), await load("dav2")];
+ * const summary = await evaluateDataset(models, "datasets/EndoSynth", { output: "eval.csv" });
+ * console.log(formatAggregate(summary.aggregates.sample));
+ * ```
+ * @module
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { AbortError, EndosynthError, FileFormatError, InputError } from "../errors.js";
+import { assertOptions, assertString, invalidParameter, isInteger } from "../is.js";
+import { writeNpy } from "../io/npy.js";
+import { readSample } from "../io/sample.js";
+import type { NdArray } from "../ndarray/ndarray.js";
+import type { DepthModel } from "../stream.js";
+import { type EvalAggregate, EvalAggregator } from "./aggregate.js";
+import { ALIGNMENTS, type Alignment, computeDepthMetrics } from "./metrics.js";
+import { type EvalRow, type EvalSettings, readRows, type RowsFileState, rowsFormatOf, RowsWriter } from "./rows.js";
+
+/** One sample of a dataset. */
+export interface DatasetSample {
+  /** Its name in rows and saved depth: path relative to the samples folder, or as in the list file. */
+  id: string;
+  /** Absolute path of the `.npz`. */
+  path: string;
+}
+
+/** Options of {@link listSamples}. */
+export interface ListSamplesOptions {
+  /** Keep only the first `limit` samples (in name order for folders, file order for lists). */
+  limit?: number;
+}
+
+const LIST_FILE_HINT = "a dataset folder (holding samples/*.npz, or *.npz itself) or a list file of .npz paths";
+
+function npzIn(folder: string): string[] {
+  return readdirSync(folder).filter((name) => name.endsWith(".npz")).sort();
+}
+
+/**
+ * Lists a dataset's samples: `<dir>/samples/*.npz` (the EndoSynth layout), else `<dir>/*.npz`,
+ * sorted by name; or the lines of a list file (one `.npz` path per line, relative to the list file;
+ * blank lines and `#` comments skipped). Only names are listed; nothing is read.
+ * @throws {InputError} for a missing path, or a folder or list without samples.
+ */
+export function listSamples(dataset: string, options?: ListSamplesOptions): DatasetSample[] {
+  assertString("dataset", dataset);
+  assertOptions("options", options as unknown, ["limit"]);
+  const limit = options?.limit ?? Infinity;
+  if (limit !== Infinity && (!isInteger(limit) || limit < 1)) throw invalidParameter("options.limit", "a positive integer", limit);
+  const root = resolve(dataset);
+  if (!existsSync(root)) throw new InputError(`Dataset ${dataset} does not exist: expected ${LIST_FILE_HINT}`, { file: dataset });
+  let samples: DatasetSample[];
+  if (statSync(root).isDirectory()) {
+    const samplesFolder = join(root, "samples");
+    const folder = existsSync(samplesFolder) && statSync(samplesFolder).isDirectory() ? samplesFolder : root;
+    samples = npzIn(folder).map((name) => ({ id: name, path: join(folder, name) }));
+    if (samples.length === 0) {
+      throw new InputError(`Dataset folder ${dataset} holds no samples: expected ${join(dataset, "samples")}/*.npz or ${join(dataset, "*.npz")}`, { file: dataset });
+    }
+  } else {
+    const base = dirname(root);
+    samples = readFileSync(root, "utf8")
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"))
+      .map((line) => ({ id: line, path: isAbsolute(line) ? line : join(base, line) }));
+    if (samples.length === 0) throw new InputError(`Sample list ${dataset} names no samples: expected one .npz path per line`, { file: dataset });
+  }
+  return samples.slice(0, limit);
+}
+
+/** Progress of {@link evaluateDataset}; the CLI turns these into a progress bar and messages. */
+export type EvalEvent =
+  | {
+      type: "start";
+      /** Samples in the (limited) listing. */
+      total: number;
+      /** Samples every model had already evaluated (resumed from the results file). */
+      alreadyDone: number;
+      /** The models, in table order. */
+      models: string[];
+    }
+  | {
+      type: "sample";
+      /** The sample just finished. */
+      sample: string;
+      /** Samples finished so far, including resumed and skipped ones. */
+      done: number;
+      /** Samples in the listing. */
+      total: number;
+    }
+  | {
+      type: "skipped";
+      sample: string;
+      /** The model that refused it, when the sample itself could be read. */
+      model?: string;
+      error: Error;
+    }
+  | {
+      type: "warning";
+      sample: string;
+      model?: string;
+      message: string;
+    };
+
+/** Options of {@link evaluateDataset}. */
+export interface EvaluateDatasetOptions {
+  /** Per-sample results file, `.csv` or `.jsonl` (created, or appended to with `resume`). */
+  output: string;
+  /** Continue an existing results file: samples it holds for a model are not evaluated again. */
+  resume?: boolean;
+  /** Replace an existing results file. Without `resume` or `overwrite`, an existing file is an error. */
+  overwrite?: boolean;
+  /** Evaluate only the first `limit` samples. */
+  limit?: number;
+  /** Alignment for the relative metrics; default `"median"`. */
+  alignment?: Alignment;
+  /** Ground truth beyond this (metres) is not valid; default none. */
+  maxDepth?: number;
+  /** Predictions are clamped below at this (metres); default 0.001. */
+  minDepth?: number;
+  /** Folder to keep predictions in, as `<folder>/<model>/<sample>.npy` (float32 metres). */
+  saveDepth?: string;
+  /** Receives progress; the library never prints. */
+  onProgress?: (event: EvalEvent) => void;
+  /** Aborting it stops after the sample in progress (its rows written): rejects with {@link AbortError}. */
+  signal?: AbortSignal;
+}
+
+/** What {@link evaluateDataset} did. */
+export interface EvalSummary {
+  /** The results file. */
+  output: string;
+  /** Samples in the listing. */
+  total: number;
+  /** Samples evaluated by this run. */
+  evaluated: number;
+  /** Samples every model had already evaluated. */
+  resumed: number;
+  /** Samples (or sample and model pairs) skipped, with why. */
+  skipped: { sample: string; model?: string; error: Error }[];
+  /** The aggregate over every row of the results file for these models, in both weightings. */
+  aggregates: { sample: EvalAggregate; pixel: EvalAggregate };
+}
+
+/** Errors that condemn one sample (or one sample for one model), not the run. */
+function isSampleError(error: unknown): boolean {
+  return error instanceof FileFormatError || error instanceof InputError;
+}
+
+function checkModels(models: readonly DepthModel[]): string[] {
+  if (!Array.isArray(models) || models.length === 0) throw invalidParameter("models", "a non-empty array of models", models);
+  const names = models.map((model, i) => {
+    if (typeof model?.infer !== "function" || typeof model.name !== "string" || model.name === "") {
+      throw invalidParameter(`models[${i}]`, "a model with a name and an infer() method", model);
+    }
+    return model.name;
+  });
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate !== undefined) throw new InputError(`Model ${duplicate} is listed twice: each model is evaluated once`, { key: "models" });
+  return names;
+}
+
+function checkSettings(options: EvaluateDatasetOptions): EvalSettings {
+  const alignment = options.alignment ?? "median";
+  if (!ALIGNMENTS.includes(alignment)) throw invalidParameter("options.alignment", `one of ${ALIGNMENTS.join(", ")}`, alignment);
+  const maxDepth = options.maxDepth ?? Infinity;
+  if (!(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options.maxDepth);
+  const minDepth = options.minDepth ?? 1e-3;
+  if (!(minDepth > 0 && minDepth < Infinity)) throw invalidParameter("options.minDepth", "a positive number of metres", options.minDepth);
+  return { alignment, maxDepth, minDepth };
+}
+
+function describeSettings(settings: EvalSettings): string {
+  return `alignment ${settings.alignment}, max depth ${settings.maxDepth}, min depth ${settings.minDepth}`;
+}
+
+/** Reads what a results file already holds: which samples each model has done. */
+function resumeFrom(output: string, settings: EvalSettings): { done: Map<string, Set<string>>; state: RowsFileState } {
+  const done = new Map<string, Set<string>>();
+  const state = readRows(output, (row) => {
+    if (row.alignment !== settings.alignment || row.maxDepth !== settings.maxDepth || row.minDepth !== settings.minDepth) {
+      throw new InputError(
+        `${output} was written with ${describeSettings(row)} (sample ${row.sample}) but this run uses ${describeSettings(settings)}: resume with the same options, or write to another file`,
+        { file: output },
+      );
+    }
+    let models = done.get(row.sample);
+    if (!models) done.set(row.sample, (models = new Set()));
+    models.add(row.model);
+  });
+  return { done, state };
+}
+
+/** One sample read and inferred by the models that still need it. */
+interface Inferred {
+  sample: DatasetSample;
+  /** Set when the sample could not be read. */
+  error?: Error;
+  gt?: NdArray<"float16">;
+  seg?: NdArray<"uint8">;
+  predictions: { model: DepthModel; depth?: NdArray<"float32">; error?: Error }[];
+}
+
+async function inferSample(sample: DatasetSample, models: readonly DepthModel[]): Promise<Inferred> {
+  let data;
+  try {
+    data = readSample(sample.path);
+  } catch (error) {
+    // Whatever stops a read (corrupt archive, schema, permissions, a file gone) condemns this sample only.
+    return { sample, error: error as Error, predictions: [] };
+  }
+  const predictions = await Promise.all(
+    models.map(async (model) => {
+      try {
+        return { model, depth: await model.infer(data.rgb) };
+      } catch (error) {
+        if (isSampleError(error)) return { model, error: error as Error };
+        throw error;
+      }
+    }),
+  );
+  return { sample, gt: data.depth, seg: data.seg, predictions };
+}
+
+function depthPath(folder: string, model: string, id: string): string {
+  return join(folder, model, `${id.replace(/\.npz$/i, "")}.npy`);
+}
+
+/**
+ * Evaluates every model on every sample of a dataset (see the module notes), appending rows to
+ * `options.output`, and returns the aggregate recomputed from that file.
+ *
+ * @param models models with distinct names.
+ * @param dataset see {@link listSamples}.
+ * @throws {InputError} for a missing or empty dataset, bad options, an existing results file
+ * without `resume`/`overwrite`, or one written with other settings.
+ * @throws {FileFormatError} for a results file endosynth did not write.
+ * @throws {AbortError} when `signal` aborts (after the sample in progress is written).
+ */
+export async function evaluateDataset(models: readonly DepthModel[], dataset: string, options: EvaluateDatasetOptions): Promise<EvalSummary> {
+  const known = ["output", "resume", "overwrite", "limit", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
+  assertOptions("options", options as unknown, known);
+  if (options === undefined) throw invalidParameter("options", "an object with output", options);
+  const names = checkModels(models);
+  const settings = checkSettings(options);
+  assertString("options.output", options.output);
+  const output = options.output;
+  rowsFormatOf(output);
+  const samples = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });
+  const report = options.onProgress ?? (() => undefined);
+  const { signal } = options;
+
+  let done = new Map<string, Set<string>>();
+  let existing: RowsFileState | undefined;
+  if (existsSync(output) && !options.overwrite) {
+    if (!options.resume) {
+      throw new InputError(`${output} already exists: resume it (--resume) to skip the samples it holds, or overwrite it (--overwrite)`, { file: output });
+    }
+    ({ done, state: existing } = resumeFrom(output, settings));
+  }
+  const pendingModels = (sample: DatasetSample) => models.filter((model) => !done.get(sample.id)?.has(model.name));
+  const todo = samples.filter((sample) => pendingModels(sample).length > 0);
+  const resumed = samples.length - todo.length;
+  report({ type: "start", total: samples.length, alreadyDone: resumed, models: names });
+
+  mkdirSync(dirname(resolve(output)), { recursive: true });
+  const writer = new RowsWriter(output, existing);
+  const skipped: EvalSummary["skipped"] = [];
+  const skip = (sample: string, error: Error, model?: string) => {
+    skipped.push({ sample, error, ...(model === undefined ? {} : { model }) });
+    report({ type: "skipped", sample, error, ...(model === undefined ? {} : { model }) });
+  };
+
+  let evaluated = 0;
+  let next: Promise<Inferred> | undefined;
+  try {
+    for (let k = 0; k < todo.length; k++) {
+      const current = await (next ?? inferSample(todo[k], pendingModels(todo[k])));
+      // Read and infer the next sample while this one's metrics are computed.
+      next = k + 1 < todo.length && !signal?.aborted ? inferSample(todo[k + 1], pendingModels(todo[k + 1])) : undefined;
+      next?.catch(() => undefined);
+      writer.append(evaluateSample(current, settings, options.saveDepth, skip, report));
+      evaluated++;
+      report({ type: "sample", sample: current.sample.id, done: resumed + evaluated, total: samples.length });
+      if (signal?.aborted) {
+        throw new AbortError(`Evaluation interrupted after ${resumed + evaluated} of ${samples.length} samples; the rows so far are in ${output}`, { cause: signal.reason });
+      }
+    }
+  } finally {
+    writer.close();
+    // A sample still being inferred when the run stops is dropped; let it finish first.
+    await next?.catch(() => undefined);
+  }
+
+  const aggregator = new EvalAggregator(names);
+  readRows(output, (row) => aggregator.add(row));
+  return { output, total: samples.length, evaluated, resumed, skipped, aggregates: { sample: aggregator.result("sample"), pixel: aggregator.result("pixel") } };
+}
+
+/** Metrics (and saved depth) of one inferred sample: its rows, with what went wrong reported. */
+function evaluateSample(
+  inferred: Inferred,
+  settings: EvalSettings,
+  saveDepth: string | undefined,
+  skip: (sample: string, error: Error, model?: string) => void,
+  report: (event: EvalEvent) => void,
+): EvalRow[] {
+  const { sample, gt, seg } = inferred;
+  if (inferred.error || !gt || !seg) {
+    skip(sample.id, inferred.error ?? new Error("no ground truth"));
+    return [];
+  }
+  const rows: EvalRow[] = [];
+  let groundTruthReported = false;
+  for (const { model, depth, error } of inferred.predictions) {
+    if (error || !depth) {
+      skip(sample.id, error ?? new Error("no prediction"), model.name);
+      continue;
+    }
+    let metrics;
+    try {
+      metrics = computeDepthMetrics(depth, gt, { seg, ...settings });
+    } catch (failure) {
+      if (!(failure instanceof EndosynthError)) throw failure;
+      skip(sample.id, new InputError(`${model.name} on ${sample.id}: ${failure.message}`, { file: sample.path, cause: failure }), model.name);
+      continue;
+    }
+    if (!groundTruthReported) {
+      groundTruthReported = true;
+      if (metrics.nonFiniteGt > 0) {
+        report({ type: "warning", sample: sample.id, message: `${metrics.nonFiniteGt} ground-truth depths are NaN or infinite in ${sample.id}; they are left out of the metrics` });
+      }
+      if (metrics.groups.all.pixels + metrics.nonFinitePred === 0) {
+        report({ type: "warning", sample: sample.id, message: `${sample.id} has no valid ground-truth pixel; its rows have no metrics` });
+      }
+    }
+    if (metrics.nonFinitePred > 0) {
+      report({ type: "warning", sample: sample.id, model: model.name, message: `${model.name} predicted ${metrics.nonFinitePred} NaN or infinite depths for ${sample.id}; they are left out of the metrics` });
+    }
+    if (saveDepth !== undefined) {
+      const path = depthPath(saveDepth, model.name, sample.id);
+      mkdirSync(dirname(path), { recursive: true });
+      writeNpy(path, depth);
+    }
+    rows.push({
+      sample: sample.id,
+      model: model.name,
+      ...settings,
+      scale: metrics.alignment.scale,
+      shift: metrics.alignment.shift,
+      nonFiniteGt: metrics.nonFiniteGt,
+      nonFinitePred: metrics.nonFinitePred,
+      groups: metrics.groups as EvalRow["groups"],
+    });
+  }
+  return rows;
+}
