@@ -26,13 +26,13 @@ export interface DepthModel {
 }
 
 /** A frame with data of the caller's riding along: `{ frame, timestamp, path, ... }`. */
-export interface FrameItem {
+export interface FrameWithData {
   /** The frame, uint8 [H, W, 3|4]. */
   frame: NdArray<"uint8">;
 }
 
 /** What a stream takes: bare frames, or objects carrying one in `frame`. */
-export type StreamInput = NdArray<"uint8"> | FrameItem;
+export type StreamSource = NdArray<"uint8"> | FrameWithData;
 
 /** One result: the frame's position in the stream, the frame and its depth. */
 export interface DepthFrame {
@@ -46,9 +46,9 @@ export interface DepthFrame {
 
 /**
  * What a stream yields for an input type: `{ index, frame, depth }`, plus the other properties of
- * the input object when frames come as {@link FrameItem}s.
+ * the input object when frames come as {@link FrameWithData}s.
  */
-export type StreamResult<T extends StreamInput> = T extends FrameItem ? Omit<T, keyof DepthFrame> & DepthFrame : DepthFrame;
+export type StreamItem<T extends StreamSource> = T extends FrameWithData ? Omit<T, keyof DepthFrame> & DepthFrame : DepthFrame;
 
 /** Options of {@link streamDepth}. */
 export interface StreamOptions {
@@ -63,7 +63,7 @@ export interface StreamOptions {
 
 type Settled = { ok: true; value: DepthFrame & Record<string, unknown> } | { ok: false; error: unknown };
 
-function isFrameItem(item: unknown): item is FrameItem {
+function isFrameWithData(item: unknown): item is FrameWithData {
   return typeof item === "object" && item !== null && "frame" in item;
 }
 
@@ -95,8 +95,8 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 
 /** Starts one frame's inference; never rejects (errors are kept for when its turn comes). */
 function startInference(model: DepthModel, item: unknown, index: number): Promise<Settled> {
-  const frame = isFrameItem(item) ? item.frame : item;
-  const extra = isFrameItem(item) ? item : {};
+  const frame = isFrameWithData(item) ? item.frame : item;
+  const extra = isFrameWithData(item) ? item : {};
   const run = async (): Promise<Settled> => {
     if (typeof frame !== "object" || frame === null || !("shape" in frame)) {
       throw new InputError(
@@ -128,11 +128,11 @@ function startInference(model: DepthModel, item: unknown, index: number): Promis
  * properties are passed through to the results.
  * @throws {InputError} for bad options or a `frames` that is not iterable (at the first `next()`).
  */
-export async function* streamDepth<T extends StreamInput>(
+export async function* streamDepth<T extends StreamSource>(
   model: DepthModel,
   frames: Iterable<T> | AsyncIterable<T>,
   options?: StreamOptions,
-): AsyncGenerator<StreamResult<T>, void, undefined> {
+): AsyncGenerator<StreamItem<T>, void, undefined> {
   assertOptions("options", options as unknown, ["inflight", "signal"]);
   const inflight = options?.inflight ?? 2;
   assertIntegerInRange("options.inflight", inflight, 1, 64);
@@ -187,7 +187,7 @@ export async function* streamDepth<T extends StreamInput>(
       pending.shift();
       if (!settled.ok) throw settled.error;
       startPulling();
-      yield settled.value as StreamResult<T>;
+      yield settled.value as StreamItem<T>;
       if (signal?.aborted) throw abortReason(signal);
     }
   } finally {
