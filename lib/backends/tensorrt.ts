@@ -33,9 +33,19 @@ import { debuglog } from "node:util";
 import { AbortError, BackendUnavailableError, DisposedError, InputError } from "../errors.js";
 import { assertIntegerInRange, assertOneOf, assertOptions, assertPlainObject, assertString, invalidParameter } from "../is.js";
 import { expectArray, ndarray, type NdArray } from "../ndarray/ndarray.js";
-import { loadNativeAddon, type AddonLoadAttempt, type AddonState, type NativeAddon, type NativeEngine, type NativeHostArena, type NativeStatus, type NativeTimings } from "../native/addon.js";
+import {
+  loadNativeAddon,
+  type AddonLoadAttempt,
+  type AddonState,
+  type NativeAddon,
+  type NativeEngine,
+  type NativeHostArena,
+  type NativeLogEntry,
+  type NativeStatus,
+  type NativeTimings,
+} from "../native/addon.js";
 import { isNativeError, mapNativeError } from "../native/errors.js";
-import { mirrorNativeLog } from "../native/log.js";
+import { mirrorNativeLog, nativeLogEntries } from "../native/log.js";
 import type { BackendSession, Progress, ProgressCallback, RunOptions } from "./backend.js";
 import {
   planPath,
@@ -140,43 +150,38 @@ export function describeTensorRTAvailability(addon: { loaded: boolean; reason?: 
   return { available: true, reason: `TensorRT ${tensorrt.version} on ${device.name} (compute capability ${device.computeCapability})` };
 }
 
-function orUndefined<T>(value: T | null | undefined): T | undefined {
-  return value === null ? undefined : value;
-}
-
 function tensorrtError(native: NativeStatus): string | undefined {
   if (!native.build.tensorrt) return "the native addon was built without TensorRT headers";
   return native.tensorrt.loaded ? undefined : native.tensorrt.failure;
 }
 
-/** {@link TensorRTStatus} from a load outcome; exposed for tests. @internal */
-export function statusFrom(state: AddonState): TensorRTStatus {
+/** {@link TensorRTStatus} from what loading the addon found. */
+function statusFrom(state: AddonState): TensorRTStatus {
   const native = state.loaded ? state.addon.status() : undefined;
   if (state.loaded) mirrorNativeLog(state.addon);
-  const problem = native ? tensorrtError(native) : "the native addon is not loaded";
   const verdict = describeTensorRTAvailability(state.loaded ? { loaded: true } : { loaded: false, reason: state.reason }, native);
   return {
     ...verdict,
     addon: {
       loaded: state.loaded,
-      ...(state.loaded ? { path: state.path } : {}),
+      path: state.loaded ? state.path : undefined,
       attempts: state.attempts,
       builtWithCuda: native?.build.cuda ?? false,
       builtWithTensorRT: native?.build.tensorrt ?? false,
-      ...(native?.build.cudaRuntime ? { cudaRuntime: native.build.cudaRuntime } : {}),
-      ...(native?.build.tensorrtHeaders ? { tensorrtHeaders: native.build.tensorrtHeaders } : {}),
+      cudaRuntime: native?.build.cudaRuntime ?? undefined,
+      tensorrtHeaders: native?.build.tensorrtHeaders ?? undefined,
     },
     cuda: {
-      ...(orUndefined(native?.cuda.driverVersion) ? { driverVersion: native!.cuda.driverVersion! } : {}),
-      ...(orUndefined(native?.cuda.runtimeVersion) ? { runtimeVersion: native!.cuda.runtimeVersion! } : {}),
+      driverVersion: native?.cuda.driverVersion ?? undefined,
+      runtimeVersion: native?.cuda.runtimeVersion ?? undefined,
       devices: native?.cuda.devices.map((device) => ({ ...device })) ?? [],
-      ...(native?.cuda.failure ? { error: native.cuda.failure.message } : {}),
+      error: native?.cuda.failure?.message,
     },
     tensorrt: {
-      ...(orUndefined(native?.tensorrt.version) ? { version: native!.tensorrt.version! } : {}),
-      ...(orUndefined(native?.tensorrt.libraryPath) ? { libraryPath: native!.tensorrt.libraryPath! } : {}),
-      ...(orUndefined(native?.tensorrt.parserLibraryPath) ? { parserLibraryPath: native!.tensorrt.parserLibraryPath! } : {}),
-      ...(problem ? { error: problem } : {}),
+      version: native?.tensorrt.version ?? undefined,
+      libraryPath: native?.tensorrt.libraryPath ?? undefined,
+      parserLibraryPath: native?.tensorrt.parserLibraryPath ?? undefined,
+      error: native ? tensorrtError(native) : "the native addon is not loaded",
     },
     requiresTypedOnnx: native?.build.stronglyTypedOnly ?? false,
   };
@@ -193,6 +198,16 @@ export function statusFrom(state: AddonState): TensorRTStatus {
  */
 export function tensorrtStatus(): TensorRTStatus {
   return statusFrom(loadNativeAddon());
+}
+
+/**
+ * What TensorRT (and the addon) logged lately, oldest first: the last few hundred messages of
+ * severity info and above, for debugging a failed build. Empty when the addon is not loaded.
+ * `NODE_DEBUG=endosynth` shows the same messages as they happen.
+ */
+export function tensorrtLog(): NativeLogEntry[] {
+  const state = loadNativeAddon();
+  return state.loaded ? nativeLogEntries(state.addon) : [];
 }
 
 /** Options of {@link openTensorRT}. */

@@ -5,6 +5,7 @@ import {
   checkTensorRTOptions,
   describeTensorRTAvailability,
   openTensorRT,
+  tensorrtLog,
   tensorrtStatus,
   TensorRTSession,
   type EngineProvider,
@@ -320,4 +321,11 @@ test("a progress callback that throws does not break the build", async (t) => {
   t.like(info, { height: 2, width: 2, channels: 4, slots: 2, graphs: false });
   t.is(progress.length, 1);
   t.deepEqual(await session.engineInfos(), [info]);
+});
+
+test("the TensorRT log is readable for debugging", (t) => {
+  const seq = addon().testing.log(1, "tensorrt", "IBuilder::buildSerializedNetwork: Error Code 2: Internal Error (out of memory)");
+  const entry = tensorrtLog().find((candidate) => candidate.seq === seq);
+  t.like(entry, { severity: "error", source: "tensorrt", message: "IBuilder::buildSerializedNetwork: Error Code 2: Internal Error (out of memory)" });
+  t.true(Math.abs(entry!.time - Date.now()) < 60_000);
 });
