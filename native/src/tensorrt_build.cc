@@ -318,6 +318,7 @@ void ThrowIfCancelled(const std::atomic<bool>& cancel) {
 
 BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared_ptr<std::atomic<bool>>& cancel, const std::function<void(ProgressUpdate)>& emit) {
   const std::uint64_t mark = TensorRtLog().LastSeq();
+  ThrowIfCancelled(*cancel);
   RequireTensorRt();
   CheckCuda(cudaSetDevice(options.device), "cudaSetDevice");
   TrtPtr<nvinfer1::IBuilder> builder = CreateBuilder();
