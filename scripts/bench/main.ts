@@ -7,10 +7,14 @@
  */
 import { parseArgs } from "node:util";
 import { type BenchRow, formatTable, measure, type Suite } from "./harness.js";
+import { evalSuite } from "./eval.js";
 import { ioSuite } from "./io.js";
+import { streamSuite } from "./stream.js";
 
 const SUITES: Readonly<Record<string, Suite>> = {
   io: ioSuite,
+  eval: evalSuite,
+  stream: streamSuite,
 };
 
 function listSuites(): string {
