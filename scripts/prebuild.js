@@ -6,45 +6,15 @@
 //
 // Publish prebuilds built WITH TensorRT headers: TensorRT is dlopen()ed at run time, so such a
 // binary still loads everywhere and simply reports TensorRT as missing where it is.
-//
-// npm also runs a script named "prebuild" before "build" (`npm run build` compiles the
-// TypeScript); this script notices that case and does nothing, so building the TypeScript never
-// builds native code.
+
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { localNodeDir, packageRoot, parseBuildArguments } from "./build_native.js";
 
 const require = createRequire(import.meta.url);
 
-/** The npm script the npm process above us was asked to run, read from /proc (Linux). */
-function requestedNpmScript() {
-  let pid = process.ppid;
-  for (let depth = 0; depth < 6 && pid > 1; depth++) {
-    let argv;
-    let status;
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-      status = readFileSync(`/proc/${pid}/status`, "utf8");
-    } catch {
-      return undefined;
-    }
-    const run = argv.findIndex((argument) => ["run", "run-script", "rum", "urn"].includes(argument));
-    if (run >= 0 && argv.slice(0, run).some((argument) => /(^|\/)npm(-cli\.js)?$/.test(argument))) {
-      return argv.slice(run + 1).find((argument) => !argument.startsWith("-"));
-    }
-    pid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  }
-  return undefined;
-}
-
 function main() {
-  const requested = requestedNpmScript();
-  if (process.env.npm_lifecycle_event === "prebuild" && requested !== undefined && requested !== "prebuild") {
-    console.log(`prebuild: skipped (npm runs "prebuild" before "${requested}"; use \`npm run prebuild\` to make prebuilt binaries)`);
-    return;
-  }
   let options;
   try {
     options = parseBuildArguments(process.argv.slice(2));
