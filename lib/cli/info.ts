@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import sharp from "sharp";
 import type { BackendName } from "../backends/backend.js";
+import { tensorrtStatus } from "../backends/tensorrt.js";
 
 /** Whether one backend can run here, and if not, why. */
 export interface BackendStatus {
@@ -45,12 +46,23 @@ function onnxruntimeNodeVersion(): string | null {
   }
 }
 
-/**
- * Which inference backends can run on this machine, and why not. The backend work fills this in
- * (probing ONNX Runtime's execution providers, CUDA and TensorRT); until then nothing is probed.
- */
+async function onnxRuntimeStatus(): Promise<BackendStatus> {
+  try {
+    await import("onnxruntime-node");
+    return { backend: "onnxruntime", available: true, detail: `onnxruntime-node ${onnxruntimeNodeVersion()}, CPU execution provider` };
+  } catch (error) {
+    return { backend: "onnxruntime", available: false, detail: `onnxruntime-node cannot load: ${(error as Error).message}` };
+  }
+}
+
+function tensorRTStatusLine(): BackendStatus {
+  const status = tensorrtStatus();
+  return { backend: "tensorrt", available: status.available, detail: status.reason };
+}
+
+/** Which inference backends can run on this machine, and if not, why. */
 export async function backendAvailability(): Promise<BackendStatus[]> {
-  return [];
+  return [await onnxRuntimeStatus(), tensorRTStatusLine()];
 }
 
 /** Gathers the report. */
@@ -76,7 +88,6 @@ export function formatInfo(info: Info): string {
     ["sharp", `${info.sharp.version} (libvips ${info.sharp.libvips})`],
     ["onnxruntime-node", info.onnxruntimeNode ?? "not installed"],
   ];
-  if (info.backends.length === 0) rows.push(["backends", "not probed"]);
   for (const status of info.backends) rows.push([`backend ${status.backend}`, `${status.available ? "available" : "unavailable"}: ${status.detail}`]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");

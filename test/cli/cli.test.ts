@@ -106,6 +106,16 @@ test("info prints versions as text and as JSON", async (t) => {
   t.regex(info.onnxruntimeNode, /^\d+\.\d+\.\d+$/);
 });
 
+test("info says which backends can run here and why TensorRT cannot (no GPU, no TensorRT on this machine)", async (t) => {
+  const text = await endosynth(["info"]);
+  t.regex(text.stdout, /^backend onnxruntime +available: onnxruntime-node \d+\.\d+\.\d+, CPU execution provider$/m);
+  t.regex(text.stdout, /^backend tensorrt +unavailable: \S.*$/m);
+  const json = JSON.parse((await endosynth(["info", "--json"])).stdout) as { backends: { backend: string; available: boolean; detail: string }[] };
+  const tensorrt = json.backends.find((status) => status.backend === "tensorrt");
+  t.false(tensorrt?.available);
+  t.regex(tensorrt?.detail ?? "", /driver|TensorRT|CUDA/);
+});
+
 test("a library error prints 'endosynth: <message>' and exits 1, without a stack", async (t) => {
   const dir = tempDir(t);
   const broken = join(dir, "broken.npz");
