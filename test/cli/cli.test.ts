@@ -1,4 +1,3 @@
-import { tensorrtStatus } from "../../lib/backends/tensorrt.js";
 import test from "ava";
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -6,6 +5,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { tensorrtStatus } from "../../lib/backends/tensorrt.js";
 import { readImage } from "../../lib/io/image.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { syntheticSample } from "../../lib/io/synthetic_sample.js";
