@@ -179,10 +179,21 @@ export async function probeVideo(path: string, options?: FfmpegOptions): Promise
   return info;
 }
 
+/** Options of {@link readVideoFrames}. */
+export interface ReadVideoOptions extends FfmpegOptions {
+  /**
+   * Gives the buffer each frame is decoded into, uint8 [height, width, 3]: e.g. one of a ring of
+   * `model.createInput` buffers (pinned memory on TensorRT: no copy between decoding and the GPU),
+   * one more than the frames in flight. It must not return a buffer still in use. Called once per
+   * frame, as its first bytes arrive. Default: a new array per frame.
+   */
+  allocate?: (height: number, width: number) => NdArray<"uint8">;
+}
+
 /**
  * Decodes a video's frames, in order, as uint8 [H, W, 3] RGB arrays (each its own buffer, so they
- * can be kept). Frames are decoded as the consumer asks for them: ffmpeg blocks on a full pipe
- * rather than racing ahead. Breaking out of the loop stops ffmpeg.
+ * can be kept, unless `allocate` says otherwise). Frames are decoded as the consumer asks for them:
+ * ffmpeg blocks on a full pipe rather than racing ahead. Breaking out of the loop stops ffmpeg.
  *
  * @example
  * ```ts
@@ -193,14 +204,21 @@ export async function probeVideo(path: string, options?: FfmpegOptions): Promise
  * @throws {FileFormatError} when it is not a readable video.
  * @throws {RuntimeFailureError} when ffmpeg fails or dies while decoding (exit code and its last lines).
  */
-export async function* readVideoFrames(path: string, options?: FfmpegOptions): AsyncGenerator<NdArray<"uint8">, void, undefined> {
-  const { width, height } = await probeVideo(path, options);
+export async function* readVideoFrames(path: string, options?: ReadVideoOptions): AsyncGenerator<NdArray<"uint8">, void, undefined> {
+  assertOptions("options", options as unknown, ["ffmpegPath", "ffprobePath", "allocate"]);
+  const { allocate, ...programs } = options ?? {};
+  if (allocate !== undefined && typeof allocate !== "function") throw invalidParameter("options.allocate", "a function (height, width) => NdArray", allocate);
+  const { width, height } = await probeVideo(path, programs);
+  const nextFrame = (): NdArray<"uint8"> => {
+    if (!allocate) return { data: new Uint8Array(width * height * 3), shape: [height, width, 3], dtype: "uint8" };
+    return expectArray(allocate(height, width), "the frame from options.allocate", "uint8", [height, width, 3]);
+  };
   const args = ["-v", "error", "-nostdin", "-i", path, "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-vsync", "passthrough", "pipe:1"];
   const child = await start(options?.ffmpegPath ?? "ffmpeg", args, "ffmpeg", "ignore");
   const stderr = new StderrTail(child.stderr);
   const exited = exitOf(child);
   const frameBytes = width * height * 3;
-  let frame = new Uint8Array(frameBytes);
+  let frame: NdArray<"uint8"> | undefined;
   let filled = 0;
   let frames = 0;
   let finished = false;
@@ -209,14 +227,16 @@ export async function* readVideoFrames(path: string, options?: FfmpegOptions): A
       let at = 0;
       while (at < chunk.length) {
         const take = Math.min(frameBytes - filled, chunk.length - at);
-        frame.set(chunk.subarray(at, at + take), filled);
+        // Allocated when its first byte arrives, so a finished video asks for no extra buffer.
+        frame ??= nextFrame();
+        frame.data.set(chunk.subarray(at, at + take), filled);
         filled += take;
         at += take;
         if (filled === frameBytes) {
-          yield { data: frame, shape: [height, width, 3], dtype: "uint8" };
+          yield frame;
           frames++;
-          frame = new Uint8Array(frameBytes);
           filled = 0;
+          frame = undefined;
         }
       }
     }

@@ -239,3 +239,26 @@ test("an ffmpeg path that does not exist is a BackendUnavailableError naming the
   t.is(error.code, "ERR_ENDOSYNTH_BACKEND_UNAVAILABLE");
   t.regex(error.message, /^ffmpeg was not found at \/nonexistent\/ffmpeg: .*apt-get install ffmpeg.*brew install ffmpeg.*options\.ffmpegPath/);
 });
+
+test("frames can be decoded into buffers the caller provides, one call per frame", async (t) => {
+  const path = join(tempDir(t), "ring.mkv");
+  const frames = Array.from({ length: 5 }, (_, i) => knownFrame(i));
+  encodeWithFfmpeg(path, frames);
+  const ring = [0, 1, 2].map(() => ndarray<"uint8">(new Uint8Array(WIDTH * HEIGHT * 3), [HEIGHT, WIDTH, 3]));
+  const sizes: number[][] = [];
+  let next = 0;
+  const allocate = (height: number, width: number) => {
+    sizes.push([height, width]);
+    return ring[next++ % ring.length];
+  };
+  let i = 0;
+  for await (const frame of readVideoFrames(path, { allocate })) {
+    t.is(frame, ring[i % ring.length]);
+    t.true(Buffer.from(frame.data).equals(Buffer.from(frames[i].data)), `frame ${i}`);
+    i++;
+  }
+  t.is(i, 5);
+  t.deepEqual(sizes, new Array(5).fill([HEIGHT, WIDTH]));
+  const wrong = () => ndarray<"uint8">(new Uint8Array(12), [2, 2, 3]);
+  await t.throwsAsync(() => readAll(path, { allocate: wrong }), { instanceOf: InputError, message: "Expected shape [48, 64, 3] for the frame from options.allocate but received [2, 2, 3]" });
+});
