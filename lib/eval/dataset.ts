@@ -179,9 +179,9 @@ function checkSettings(options: EvaluateDatasetOptions): EvalSettings {
   const alignment = options.alignment ?? "median";
   if (!ALIGNMENTS.includes(alignment)) throw invalidParameter("options.alignment", `one of ${ALIGNMENTS.join(", ")}`, alignment);
   const maxDepth = options.maxDepth ?? Infinity;
-  if (!(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options.maxDepth);
+  if (typeof maxDepth !== "number" || !(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options.maxDepth);
   const minDepth = options.minDepth ?? 1e-3;
-  if (!(minDepth > 0 && minDepth < Infinity)) throw invalidParameter("options.minDepth", "a positive number of metres", options.minDepth);
+  if (typeof minDepth !== "number" || !(minDepth > 0 && minDepth < Infinity)) throw invalidParameter("options.minDepth", "a positive number of metres", options.minDepth);
   return { alignment, maxDepth, minDepth };
 }
 

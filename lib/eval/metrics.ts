@@ -166,7 +166,7 @@ function checkOptions(options: DepthMetricsOptions | undefined): Required<Omit<D
   const alignment = options?.alignment ?? "median";
   assertOneOf("options.alignment", alignment, ALIGNMENTS);
   const maxDepth = options?.maxDepth ?? Infinity;
-  if (!(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options?.maxDepth);
+  if (typeof maxDepth !== "number" || !(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options?.maxDepth);
   const minDepth = options?.minDepth ?? DEFAULT_MIN_DEPTH;
   if (!isFiniteNumber(minDepth) || minDepth <= 0) throw invalidParameter("options.minDepth", "a positive number of metres", minDepth);
   return { alignment, maxDepth, minDepth };
@@ -181,7 +181,7 @@ function checkSameShape(name: string, array: NdArray, reference: NdArray): void 
   }
 }
 
-/** Mutable view of the valid pixels, shared by the passes. */
+/** What every pass over the pixels reads. */
 interface Pixels {
   pred: Float32Array;
   gt: Float32Array | Float64Array;

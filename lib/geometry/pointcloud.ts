@@ -78,7 +78,7 @@ export function depthToPointCloud(depth: NdArray<"float32">, intrinsics: Intrins
   checkIntrinsics(intrinsics);
   assertOptions("options", options as unknown, ["rgb", "maxDepth"]);
   const maxDepth = options?.maxDepth ?? Infinity;
-  if (!(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options?.maxDepth);
+  if (typeof maxDepth !== "number" || !(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options?.maxDepth);
   const [height, width] = map.shape;
   let rgb: NdArray<"uint8"> | undefined;
   if (options?.rgb !== undefined) {
