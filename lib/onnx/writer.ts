@@ -1,0 +1,164 @@
+/**
+ * Writes a {@link Graph} as an ONNX model: the graph in `<model>.onnx`, every initializer but the
+ * tiny ones in the external data file `<model>.onnx.data` (64-byte aligned, referenced by
+ * `location`/`offset`/`length` entries; ONNX Runtime memory-maps it when the model is opened from
+ * its path). Tensors are streamed to disk one by one straight from their arrays: no buffer ever
+ * holds the whole model. Both files are written atomically (temporary file, then rename).
+ * @module
+ */
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { endianness } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { AbortError, InputError } from "../errors.js";
+import { encodeFloat16 } from "../ndarray/float16.js";
+import { ITEM_SIZE, size, type NdArray } from "../ndarray/ndarray.js";
+import type { ProgressCallback } from "../backends/backend.js";
+import { withAtomicFile, writeFileAtomicSync } from "../io/atomic.js";
+import type { Graph, Initializer } from "./graph.js";
+import { encodeModel, type TensorSpec } from "./onnx_proto.js";
+
+/** Alignment of every tensor in the external data file (what ONNX's own external-data writer uses for mmap-friendly files). */
+export const EXTERNAL_DATA_ALIGNMENT = 64;
+/** Tensors of at least this many bytes go to the external data file by default. */
+export const DEFAULT_EXTERNAL_THRESHOLD = 1024;
+
+/** Options of {@link writeOnnx}. */
+export interface WriteOnnxOptions {
+  /**
+   * Tensors of at least this many bytes go to `<model>.onnx.data`; `false` embeds everything in
+   * the model file (then the model must stay under protobuf's 2 GiB). Default 1024.
+   */
+  externalDataThreshold?: number | false;
+  /** `metadata_props` of the model (e.g. the model name, converter version). */
+  metadata?: Readonly<Record<string, string>>;
+  /** The model's `doc_string`. */
+  docString?: string;
+  /** `producer_version`; `producer_name` is always "endosynth". */
+  producerVersion?: string;
+  /** Progress while tensors are written (phase "writing weights", fraction by bytes). */
+  onProgress?: ProgressCallback;
+  /** Cancels the write; nothing is left at the target paths. */
+  signal?: AbortSignal;
+}
+
+/** What {@link writeOnnx} wrote. */
+export interface OnnxFiles {
+  /** The model file. */
+  model: string;
+  /** The external data file, when any tensor went there. */
+  data?: string;
+  /** Bytes of tensor data written (both files). */
+  tensorBytes: number;
+}
+
+/** The little-endian bytes ONNX stores for an array; a view when the array holds them already. */
+export function tensorBytes(array: NdArray): Uint8Array {
+  const { data, dtype } = array;
+  if ((dtype === "float16" || dtype === "bfloat16") && data instanceof Float32Array) {
+    const bits = dtype === "float16" ? encodeFloat16(data) : bfloat16Bits(data);
+    return new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** The bfloat16 bit patterns of values that are exactly bfloat16 (decoded ones): their top 16 bits. */
+function bfloat16Bits(values: Float32Array): Uint16Array {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  return Uint16Array.from(words, (word) => word >>> 16);
+}
+
+/** Bytes the array takes in the file (float16 held decoded takes 2 bytes per element there). */
+function storedByteLength(array: NdArray): number {
+  return size(array.shape) * ITEM_SIZE[array.dtype];
+}
+
+function alignUp(offset: number, alignment: number): number {
+  return Math.ceil(offset / alignment) * alignment;
+}
+
+function writeFully(fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Streams the large tensors to the data file, returning where each one went. */
+async function writeExternalData(
+  fd: number,
+  location: string,
+  tensors: readonly Initializer[],
+  options: WriteOnnxOptions,
+): Promise<Map<string, TensorSpec>> {
+  const specs = new Map<string, TensorSpec>();
+  const total = tensors.reduce((sum, t) => sum + storedByteLength(t.array), 0);
+  const padding = new Uint8Array(EXTERNAL_DATA_ALIGNMENT);
+  let offset = 0;
+  let done = 0;
+  for (const { name, array } of tensors) {
+    if (options.signal?.aborted) throw new AbortError("Writing the ONNX model was aborted");
+    const bytes = tensorBytes(array);
+    const start = alignUp(offset, EXTERNAL_DATA_ALIGNMENT);
+    if (start > offset) writeFully(fd, padding.subarray(0, start - offset));
+    writeFully(fd, bytes);
+    offset = start + bytes.byteLength;
+    specs.set(name, { name, dtype: array.dtype, shape: array.shape, data: { kind: "external", location, offset: start, length: bytes.byteLength } });
+    done += bytes.byteLength;
+    options.onProgress?.({ phase: "writing weights", fraction: total === 0 ? 1 : done / total, detail: name });
+    // Let abort signals and progress consumers run between tensors of a long write.
+    await yieldToEventLoop();
+  }
+  return specs;
+}
+
+/**
+ * Writes `graph` to `path` (and `<path>.data` when tensors go external). Resolves once both files
+ * are complete and in place.
+ * @throws {AbortError} when `signal` aborts; nothing is left at the target paths.
+ */
+export async function writeOnnx(graph: Graph, path: string, options: WriteOnnxOptions = {}): Promise<OnnxFiles> {
+  if (endianness() !== "LE") throw new InputError("Writing ONNX models needs a little-endian machine");
+  if (graph.outputs.length === 0) throw new InputError(`The ONNX graph ${graph.name} has no outputs`);
+  const threshold = options.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;
+  const initializers = graph.initializers;
+  const external = threshold === false ? [] : initializers.filter((t) => storedByteLength(t.array) >= threshold);
+  const dataName = `${basename(path)}.data`;
+  const dataPath = join(dirname(path), dataName);
+
+  const writeModel = (locations: ReadonlyMap<string, TensorSpec>): void => {
+    const tensors = initializers.map(
+      ({ name, array }): TensorSpec => locations.get(name) ?? { name, dtype: array.dtype, shape: array.shape, data: { kind: "embedded", bytes: tensorBytes(array) } },
+    );
+    const model = encodeModel({
+      graphName: graph.name,
+      producerName: "endosynth",
+      producerVersion: options.producerVersion ?? "",
+      docString: options.docString,
+      metadata: options.metadata ?? {},
+      nodes: graph.nodes,
+      initializers: tensors,
+      inputs: graph.inputs,
+      outputs: graph.outputs,
+    });
+    if (options.signal?.aborted) throw new AbortError("Writing the ONNX model was aborted");
+    writeFileAtomicSync(path, model.chunks());
+  };
+
+  const tensorBytesTotal = initializers.reduce((sum, t) => sum + storedByteLength(t.array), 0);
+  if (external.length === 0) {
+    writeModel(new Map());
+    return { model: path, tensorBytes: tensorBytesTotal };
+  }
+  await withAtomicFile(dataPath, async (temporary) => {
+    const fd = openSync(temporary, "wx");
+    try {
+      const locations = await writeExternalData(fd, dataName, external, options);
+      fsyncSync(fd);
+      // The model is written while the data file is still temporary: if that fails, neither lands.
+      writeModel(locations);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  return { model: path, data: dataPath, tensorBytes: tensorBytesTotal };
+}
