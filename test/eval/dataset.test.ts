@@ -5,10 +5,10 @@ import { AbortError, FileFormatError, InputError, RuntimeFailureError } from "..
 import { type EvalEvent, evaluateDataset, listSamples } from "../../lib/eval/dataset.js";
 import { readRows } from "../../lib/eval/rows.js";
 import { readNpy } from "../../lib/io/npy.js";
-import { writeSample } from "../../lib/io/sample.js";
+import { readSample, writeSample } from "../../lib/io/sample.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
-import { HEIGHT, LookupModel, makeDataset, referenceMetrics, scaledPrediction, shiftedPrediction, type Truths, WIDTH, writeCorruptSample } from "./helpers.js";
+import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { HEIGHT, LookupModel, makeDataset, referenceMetrics, rgbKey, scaledPrediction, shiftedPrediction, type Truths, WIDTH, writeCorruptSample } from "./helpers.js";
 
 function tempDir(t: ExecutionContext): string {
   const dir = temporaryDirectory();
@@ -268,4 +268,27 @@ test("a prediction of the wrong size skips that model on that sample", async (t)
   t.is(summary.skipped[0].model, "wrong");
   t.regex(summary.skipped[0].error.message, /^wrong on 000000\.npz: Expected prediction of the ground truth's shape \(12, 16\) but received \(2, 2\)/);
   t.deepEqual(summary.aggregates.sample.models.map((model) => model.samples), [0, 1, 1]);
+});
+
+test("on the real 1080x1920 fixture samples (a list file), a 10 % overestimate gives MAE = 10 % of the mean depth", async (t) => {
+  const dir = tempDir(t);
+  const paths = ["sample_a.npz", "sample_b.npz"].map((name) => fixture("utils", name));
+  writeFileSync(join(dir, "list.txt"), `${paths.join("\n")}\n`);
+  const truths: Truths = new Map();
+  const expected: number[] = [];
+  for (const path of paths) {
+    const { rgb, depth, seg } = readSample(path);
+    const values = depth.data as Float32Array;
+    truths.set(rgbKey(rgb), { depth: values, seg: seg.data, id: path });
+    let sum = 0;
+    for (const g of values) sum += g;
+    expected.push((100 * 0.1 * sum) / values.length);
+  }
+  const model = new LookupModel("over", truths, (g) => g * 1.1);
+  const summary = await evaluateDataset([model], join(dir, "list.txt"), { output: join(dir, "eval.jsonl") });
+  t.like(summary, { total: 2, evaluated: 2, skipped: [] });
+  const rows: number[] = [];
+  readRows(join(dir, "eval.jsonl"), (row) => rows.push(row.groups.all.metric.mae_cm));
+  rows.forEach((mae, i) => close(t, mae, expected[i], `sample ${i}`, 1e-5));
+  close(t, summary.aggregates.sample.models[0].groups.all.aligned.abs_rel, 0, "AbsRel after median scaling", 1e-6);
 });

@@ -86,7 +86,7 @@ export class LookupModel implements DepthModel {
     const failure = this.fail?.(truth.id);
     if (failure) throw failure;
     const depth = truth.depth.map((g, i) => this.predict(g, i));
-    return ndarray<"float32">(depth, [HEIGHT, WIDTH]);
+    return ndarray<"float32">(depth, frame.shape.slice(0, 2));
   }
 }
 
