@@ -1,0 +1,47 @@
+/** Helpers shared by the model tests. */
+import * as ort from "onnxruntime-node";
+import { readStateDict, type StateDict } from "../../lib/checkpoint/state_dict.js";
+import { readNpy } from "../../lib/io/npy.js";
+import type { NdArray } from "../../lib/ndarray/ndarray.js";
+import { fixture } from "../helpers/fixtures.js";
+
+/** The two Depth Anything fixtures. */
+export const DEPTH_ANYTHING = ["dav1", "dav2"] as const;
+
+/** The parity bounds on expected.npy (metres) and the README's sensible relative bound. */
+export const BOUNDS = { maxAbs: 1e-4, meanAbs: 1e-5, maxRel: 2e-4 } as const;
+
+const stateDicts = new Map<string, Promise<StateDict>>();
+
+/** A fixture's tiny.pth, read once per test file. */
+export function tinyStateDict(arch: string): Promise<StateDict> {
+  if (!stateDicts.has(arch)) stateDicts.set(arch, readStateDict(fixture(arch, "tiny.pth")).then((c) => c.stateDict));
+  return stateDicts.get(arch)!;
+}
+
+/** A fixture's uint8 input frame. */
+export function fixtureInput(arch: string): NdArray<"uint8"> {
+  return readNpy(fixture(arch, "input.npy")) as NdArray<"uint8">;
+}
+
+/** A fixture's float32 array. */
+export function fixtureFloats(arch: string, name: string): Float32Array {
+  return readNpy(fixture(arch, name)).data as Float32Array;
+}
+
+/** The frame with its channel order reversed (RGB <-> BGR). */
+export function reverseChannels(image: NdArray<"uint8">): NdArray<"uint8"> {
+  const data = new Uint8Array(image.data.length);
+  for (let i = 0; i < data.length; i += 3) [data[i], data[i + 1], data[i + 2]] = [image.data[i + 2], image.data[i + 1], image.data[i]];
+  return { data, shape: image.shape, dtype: "uint8" };
+}
+
+/** Runs a converted model file on one frame and returns all its outputs. */
+export async function runModelFile(path: string, frame: NdArray<"uint8">): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(path);
+  try {
+    return await session.run({ rgb: new ort.Tensor("uint8", frame.data, [...frame.shape]) });
+  } finally {
+    await session.release();
+  }
+}
