@@ -15,6 +15,7 @@ import { InputError } from "../errors.js";
 import { assertOneOf } from "../is.js";
 import type { Graph } from "../onnx/graph.js";
 import { buildDepthAnything, type StageOutput } from "./depth_anything.js";
+import { buildEndoDac } from "./endodac.js";
 import { IMAGENET_NORMALISATION, type ChannelOrder, type Normalisation } from "./preprocess.js";
 import type { Weights } from "./weights.js";
 
@@ -116,6 +117,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     normalisation: IMAGENET_NORMALISATION,
     postprocess: "bilinear (align_corners) to the frame size, then 1 / (1/0.3 + (1/0.001 - 1/0.3) * disp)",
     recognize: (keys) => evidence(keys, /^encoder\.blocks\.\d+\..*lora_[AB]$/),
+    build: (g, weights, options) => buildEndoDac(g, weights, { ...NETWORK_INPUT, normalisation: IMAGENET_NORMALISATION, ...options }),
   },
   midas: {
     name: "midas",
