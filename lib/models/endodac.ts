@@ -44,7 +44,7 @@ export const ENDODAC_LORA_RANK = 4;
 /** The blocks followed by a residual bottleneck (the wrapper's `residual_block_indexes`). */
 export const ENDODAC_RESIDUAL_BLOCKS: readonly number[] = [2, 5, 8, 11];
 
-/** The closest disparity EndoDAC's conversion allows, 1 / 0.001 m. */
+/** The disparity EndoDAC maps to its nearest depth, 1 mm: `1 / 0.001`. */
 const MAX_DISPARITY = 1 / 0.001;
 
 /** `HeadDepth`'s fixed hidden width. */
