@@ -1,0 +1,299 @@
+/**
+ * `load(name)`: from the authors' checkpoint to a model that turns frames into metric depth. The
+ * checkpoint is converted to ONNX in TypeScript (cached), then run by TensorRT on an NVIDIA GPU
+ * when it can, or by ONNX Runtime on the CPU.
+ *
+ * @example
+ * ```ts
+ * import { load, readSample, depth2rgb, writeImage } from "endosynth";
+ * await using model = await load("dav1"); // reads ./checkpoints/dav1-f.pth
+ * const { rgb } = await readSample("datasets/EndoSynth/samples/000010.npz");
+ * const depth = await model.infer(rgb); // float32 [1080, 1920], metres
+ * await writeImage("out.png", depth2rgb(depth, 0.02, 0.2));
+ * ```
+ * @module
+ */
+import { existsSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import type { BackendName, BackendSession, ProgressCallback } from "./backends/backend.js";
+import { openOnnxRuntime } from "./backends/onnxruntime.js";
+import { openTensorRT, tensorrtStatus } from "./backends/tensorrt.js";
+import { sha256File } from "./cache/file_hash.js";
+import { cachedConversion } from "./cache/onnx_cache.js";
+import { cacheRoot } from "./cache/paths.js";
+import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
+import { assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
+import { toImageArray, type ImageInput } from "./ndarray/convert.js";
+import { ndarray, type NdArray } from "./ndarray/ndarray.js";
+import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
+import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
+import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
+
+/** Which runtime `load` should use; `"auto"` picks TensorRT when it can run here, else ONNX Runtime. */
+export type BackendChoice = "auto" | BackendName;
+
+/** Options of {@link load}. */
+export interface LoadOptions {
+  /**
+   * The checkpoint to convert. Default: `<dir>/<name>-f.pth` where `<dir>` is
+   * `$ENDOSYNTH_CHECKPOINTS` or `./checkpoints` (as the Python reference).
+   */
+  checkpoint?: string;
+  /** A ready ONNX file (made by `endosynth convert`) to run instead of converting a checkpoint. */
+  onnx?: string;
+  /** Runtime: `"auto"` (default), `"onnxruntime"` or `"tensorrt"` (fails, saying why, when it cannot run). */
+  backend?: BackendChoice;
+  /** Cache folder for converted models and engines; default `$ENDOSYNTH_CACHE` or `~/.cache/endosynth`. */
+  cacheDir?: string;
+  /** CPU threads of ONNX Runtime; default one per physical core. */
+  threads?: number;
+  /**
+   * Channel order of the frames you will pass. `"rgb"` (default) reproduces the reference wrapper
+   * given an RGB array, which hands the network B, G, R; `"bgr"` is for frames already in the order
+   * the network should see (an OpenCV BGR frame), which are then passed through unchanged.
+   */
+  channelOrder?: ChannelOrder;
+  /** Receives progress of the long steps (hashing, conversion, engine build). */
+  onProgress?: ProgressCallback;
+  /** Cancels loading. */
+  signal?: AbortSignal;
+  /** TensorRT engine build options. */
+  tensorrt?: {
+    /** Builder workspace limit in MiB. */
+    workspaceMiB?: number;
+    /** Builder optimisation level, 0-5 (TensorRT's default 3). */
+    optimizationLevel?: number;
+    /** Execution contexts, i.e. requests in flight at once (default 2). */
+    inflight?: number;
+  };
+}
+
+/** Options of {@link Model.infer}. */
+export interface InferOptions {
+  /** Where to write the depth: float32 of length H * W (e.g. from {@link Model.createOutput}). */
+  out?: Float32Array | NdArray<"float32">;
+}
+
+const LOAD_OPTIONS = ["checkpoint", "onnx", "backend", "cacheDir", "threads", "channelOrder", "onProgress", "signal", "tensorrt"] as const;
+const TENSORRT_OPTIONS = ["workspaceMiB", "optimizationLevel", "inflight"] as const;
+
+/** Frees a model's runtime if its owner forgot `dispose()` and let it be collected. */
+const backstop = new FinalizationRegistry<BackendSession>((session) => void session.dispose());
+
+/** A loaded model. Get one from {@link load}; free it with {@link Model.dispose} (or `await using`). */
+export class Model implements AsyncDisposable {
+  /** The model's name, e.g. `"dav1"`. */
+  readonly name: ModelName;
+  /** The runtime executing it. */
+  readonly backend: BackendName;
+  /** Why this runtime was chosen, e.g. why TensorRT was not used. */
+  readonly backendReason: string;
+  /** The ONNX file being run (in the cache unless given with the `onnx` option). */
+  readonly onnxPath: string;
+  readonly #session: BackendSession;
+  #disposed: Promise<void> | undefined;
+
+  /** @internal use {@link load} */
+  constructor(name: ModelName, session: BackendSession, backendReason: string, onnxPath: string) {
+    this.name = name;
+    this.backend = session.backend;
+    this.backendReason = backendReason;
+    this.onnxPath = onnxPath;
+    this.#session = session;
+    backstop.register(this, session, this);
+  }
+
+  #assertUsable(): void {
+    if (this.#disposed) throw new DisposedError(`Model ${this.name}`);
+  }
+
+  /**
+   * Depth in metres of one frame, at the frame's resolution.
+   * @param input uint8 [H, W, 3] RGB (or [H, W, 4] RGBA, alpha ignored), sharp's raw output or ImageData.
+   * @returns float32 [H, W] metres.
+   * @throws {InputError} synchronously-checked bad input (dtype, shape, size, `out` length).
+   */
+  async infer(input: ImageInput, options: InferOptions = {}): Promise<NdArray<"float32">> {
+    this.#assertUsable();
+    const frame = toImageArray(input, "input");
+    assertOptions("options", options, ["out"]);
+    const out = outputBuffer(options.out, frame.shape[0] * frame.shape[1]);
+    return this.#session.run(frame, out ? { out } : {});
+  }
+
+  /**
+   * Depth for each frame of a (possibly async) iterable, yielded in order while up to `inflight`
+   * frames are being processed at once. Breaking out of the loop releases everything.
+   */
+  stream<T extends StreamSource>(frames: Iterable<T> | AsyncIterable<T>, options?: StreamOptions): AsyncGenerator<StreamItem<T>> {
+    this.#assertUsable();
+    return streamDepth(this, frames, options);
+  }
+
+  /**
+   * A frame buffer to decode frames into: pinned memory the GPU reads directly on TensorRT (no
+   * copy), shared memory the inference thread reads directly on ONNX Runtime.
+   */
+  createInput(height: number, width: number, channels: 3 | 4 = 3): NdArray<"uint8"> {
+    this.#assertUsable();
+    assertIntegerInRange("height", height, 1, 16384);
+    assertIntegerInRange("width", width, 1, 16384);
+    if (channels !== 3 && channels !== 4) throw invalidParameter("channels", "3 or 4", channels);
+    return this.#session.createInput(height, width, channels);
+  }
+
+  /** A depth buffer for `infer(frame, { out })`, written in place without a copy on the main thread. */
+  createOutput(height: number, width: number): NdArray<"float32"> {
+    this.#assertUsable();
+    assertIntegerInRange("height", height, 1, 16384);
+    assertIntegerInRange("width", width, 1, 16384);
+    return this.#session.createOutput(height, width);
+  }
+
+  /** Frees the runtime (GPU memory, worker thread). Idempotent; in-flight requests finish first. */
+  dispose(): Promise<void> {
+    if (!this.#disposed) {
+      backstop.unregister(this);
+      this.#disposed = this.#session.dispose();
+    }
+    return this.#disposed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}
+
+function outputBuffer(out: InferOptions["out"], length: number): Float32Array | undefined {
+  if (out === undefined) return undefined;
+  const data = out instanceof Float32Array ? out : (out as NdArray).data;
+  if (!(data instanceof Float32Array)) throw invalidParameter("options.out", "a Float32Array or a float32 NdArray", out);
+  if (data.length !== length) {
+    throw new InputError(`Expected options.out to hold ${length} values (H * W of the input) but it holds ${data.length}`, { key: "options.out" });
+  }
+  return data;
+}
+
+function validateLoad(name: unknown, options: LoadOptions): asserts name is ModelName {
+  assertOneOf("name", name, MODEL_NAMES);
+  assertOptions("options", options, LOAD_OPTIONS);
+  if (options.checkpoint !== undefined) assertString("options.checkpoint", options.checkpoint);
+  if (options.onnx !== undefined) assertString("options.onnx", options.onnx);
+  if (options.checkpoint !== undefined && options.onnx !== undefined) {
+    throw new InputError("Pass either options.checkpoint or options.onnx, not both", { key: "options.onnx" });
+  }
+  if (options.backend !== undefined) assertOneOf("options.backend", options.backend, ["auto", "onnxruntime", "tensorrt"] as const);
+  if (options.cacheDir !== undefined) assertString("options.cacheDir", options.cacheDir);
+  if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, 1024);
+  if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
+    throw invalidParameter("options.onProgress", "a function", options.onProgress);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw invalidParameter("options.signal", "an AbortSignal", options.signal);
+  }
+  assertOptions("options.tensorrt", options.tensorrt, TENSORRT_OPTIONS);
+}
+
+/** Where the checkpoint of `name` is: the option, else `$ENDOSYNTH_CHECKPOINTS` or `./checkpoints`. */
+export function checkpointPath(name: ModelName, checkpoint?: string): string {
+  if (checkpoint) return resolve(checkpoint);
+  return resolve(process.env.ENDOSYNTH_CHECKPOINTS ?? "checkpoints", modelSpec(name).checkpointFile);
+}
+
+function assertCheckpointExists(name: ModelName, path: string, explicit: boolean): void {
+  if (existsSync(path) && statSync(path).isFile()) return;
+  const spec = modelSpec(name);
+  const where = explicit
+    ? "the checkpoint option"
+    : `${process.env.ENDOSYNTH_CHECKPOINTS ? "$ENDOSYNTH_CHECKPOINTS" : "./checkpoints"}/${spec.checkpointFile}`;
+  throw new CheckpointError(
+    `No checkpoint for ${name} at ${path} (from ${where}). The EndoSynth authors publish it at ${spec.checkpointUrl} ` +
+      "(non-commercial research licence): download it there, or pass { checkpoint } / set ENDOSYNTH_CHECKPOINTS.",
+    { file: path },
+  );
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError("load() was aborted");
+}
+
+interface BackendPlan {
+  backend: BackendName;
+  reason: string;
+}
+
+function planBackend(choice: BackendChoice): BackendPlan {
+  if (choice === "onnxruntime") return { backend: "onnxruntime", reason: "ONNX Runtime (CPU) was requested" };
+  const status = tensorrtStatus();
+  if (status.available) return { backend: "tensorrt", reason: status.reason };
+  if (choice === "tensorrt") throw new BackendUnavailableError(status.reason);
+  return { backend: "onnxruntime", reason: `ONNX Runtime (CPU), because ${status.reason}` };
+}
+
+/** The precision of the ONNX a backend needs: TensorRT builds fp16 engines, ONNX Runtime runs fp32. */
+function onnxPrecision(backend: BackendName): Precision {
+  return backend === "tensorrt" && tensorrtStatus().requiresTypedOnnx ? "fp16" : "fp32";
+}
+
+async function convertedModel(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {
+  const checkpoint = checkpointPath(name, options.checkpoint);
+  assertCheckpointExists(name, checkpoint, options.checkpoint !== undefined);
+  options.onProgress?.({ phase: "hashing checkpoint", detail: checkpoint });
+  const checkpointSha256 = await sha256File(checkpoint);
+  throwIfAborted(options.signal);
+  const channelOrder = options.channelOrder ?? "rgb";
+  const entry = await cachedConversion(
+    cacheRoot(options.cacheDir),
+    { model: name, checkpointSha256, converterVersion: CONVERTER_VERSION, options: { channelOrder, precision } },
+    (output) => convertCheckpoint({ model: name, checkpoint, output, channelOrder, precision, onProgress: options.onProgress, signal: options.signal }),
+  );
+  return { onnxPath: entry.onnxPath, hash: entry.contentHash };
+}
+
+async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {
+  if (options.onnx === undefined) return convertedModel(name, options, precision);
+  const onnxPath = resolve(options.onnx);
+  if (!existsSync(onnxPath)) throw new InputError(`No ONNX file at ${onnxPath} (from the onnx option)`, { file: onnxPath, key: "options.onnx" });
+  options.onProgress?.({ phase: "hashing ONNX model", detail: onnxPath });
+  return { onnxPath, hash: await sha256File(onnxPath) };
+}
+
+async function openSession(plan: BackendPlan, onnx: { onnxPath: string; hash: string }, options: LoadOptions): Promise<BackendSession> {
+  options.onProgress?.({ phase: `opening ${plan.backend}`, detail: onnx.onnxPath });
+  if (plan.backend === "onnxruntime") return openOnnxRuntime(onnx.onnxPath, options.threads === undefined ? {} : { threads: options.threads });
+  return openTensorRT({
+    onnxPath: onnx.onnxPath,
+    onnxHash: onnx.hash,
+    cacheDir: cacheRoot(options.cacheDir),
+    precision: "fp16",
+    ...options.tensorrt,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+/**
+ * Loads an EndoSynth model: converts its checkpoint to ONNX (once; cached and verified) and opens it
+ * on TensorRT (NVIDIA GPU with TensorRT) or ONNX Runtime (CPU, everywhere).
+ *
+ * @param name `"dav1"`, `"dav2"`, `"endodac"` or `"midas"`.
+ * @throws {InputError} bad name or options (listing the valid ones).
+ * @throws {CheckpointError} missing checkpoint (where it looked, where to get it), wrong architecture, missing or unexpected keys.
+ * @throws {BackendUnavailableError} `backend: "tensorrt"` where TensorRT cannot run (says why).
+ * @example
+ * ```ts
+ * const model = await load("dav2", { checkpoint: "weights/dav2-f.pth", backend: "onnxruntime" });
+ * console.log(model.backend, model.backendReason);
+ * await model.dispose();
+ * ```
+ */
+export async function load(name: ModelName, options: LoadOptions = {}): Promise<Model> {
+  validateLoad(name, options);
+  throwIfAborted(options.signal);
+  const plan = planBackend(options.backend ?? "auto");
+  const onnx = await readyOnnx(name, options, onnxPrecision(plan.backend));
+  throwIfAborted(options.signal);
+  const session = await openSession(plan, onnx, options);
+  return new Model(name, session, plan.reason, onnx.onnxPath);
+}
