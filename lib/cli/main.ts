@@ -9,6 +9,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
+import { registerEvalCommand } from "./eval.js";
+import { registerConvertCommand } from "./convert.js";
+import { registerInferCommand } from "./infer.js";
 import { registerInfoCommand } from "./info.js";
 import { registerVizCommand } from "./viz.js";
 
@@ -30,8 +33,11 @@ export function createProgram(): Command {
     .option("--debug", "print stack traces with errors (or set ENDOSYNTH_DEBUG=1)")
     .showHelpAfterError()
     .exitOverride();
+  registerInferCommand(program);
+  registerConvertCommand(program);
   registerVizCommand(program);
   registerInfoCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 

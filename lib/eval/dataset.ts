@@ -241,6 +241,43 @@ function depthPath(folder: string, model: string, id: string): string {
   return join(folder, model, `${id.replace(/\.npz$/i, "")}.npy`);
 }
 
+/** What the checks before a run found. */
+interface Plan {
+  settings: EvalSettings;
+  samples: DatasetSample[];
+  /** Models done per sample id, from the results file being resumed. */
+  done: Map<string, Set<string>>;
+  /** The results file being resumed, if any. */
+  existing?: RowsFileState;
+}
+
+function plan(dataset: string, options: EvaluateDatasetOptions): Plan {
+  const known = ["output", "resume", "overwrite", "limit", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
+  assertOptions("options", options as unknown, known);
+  if (options === undefined) throw invalidParameter("options", "an object with output", options);
+  const settings = checkSettings(options);
+  assertString("options.output", options.output);
+  const output = options.output;
+  rowsFormatOf(output);
+  const samples = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });
+  if (!existsSync(output) || options.overwrite) return { settings, samples, done: new Map() };
+  if (!options.resume) {
+    throw new InputError(`${output} already exists: resume it (--resume) to skip the samples it holds, or overwrite it (--overwrite)`, { file: output });
+  }
+  const { done, state } = resumeFrom(output, settings);
+  return { settings, samples, done, existing: state };
+}
+
+/**
+ * Checks everything {@link evaluateDataset} can check without models (options, the dataset
+ * listing, the results file and, when resuming, its settings), so a command can fail before
+ * spending minutes loading models.
+ * @throws see {@link evaluateDataset}.
+ */
+export function checkEvaluation(dataset: string, options: EvaluateDatasetOptions): void {
+  plan(dataset, options);
+}
+
 /**
  * Evaluates every model on every sample of a dataset (see the module notes), appending rows to
  * `options.output`, and returns the aggregate recomputed from that file.
@@ -253,26 +290,10 @@ function depthPath(folder: string, model: string, id: string): string {
  * @throws {AbortError} when `signal` aborts (after the sample in progress is written).
  */
 export async function evaluateDataset(models: readonly DepthModel[], dataset: string, options: EvaluateDatasetOptions): Promise<EvalSummary> {
-  const known = ["output", "resume", "overwrite", "limit", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
-  assertOptions("options", options as unknown, known);
-  if (options === undefined) throw invalidParameter("options", "an object with output", options);
   const names = checkModels(models);
-  const settings = checkSettings(options);
-  assertString("options.output", options.output);
-  const output = options.output;
-  rowsFormatOf(output);
-  const samples = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });
+  const { settings, samples, done, existing } = plan(dataset, options);
+  const { output, signal } = options;
   const report = options.onProgress ?? (() => undefined);
-  const { signal } = options;
-
-  let done = new Map<string, Set<string>>();
-  let existing: RowsFileState | undefined;
-  if (existsSync(output) && !options.overwrite) {
-    if (!options.resume) {
-      throw new InputError(`${output} already exists: resume it (--resume) to skip the samples it holds, or overwrite it (--overwrite)`, { file: output });
-    }
-    ({ done, state: existing } = resumeFrom(output, settings));
-  }
   const pendingModels = (sample: DatasetSample) => models.filter((model) => !done.get(sample.id)?.has(model.name));
   const todo = samples.filter((sample) => pendingModels(sample).length > 0);
   const resumed = samples.length - todo.length;
