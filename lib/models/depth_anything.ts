@@ -63,11 +63,11 @@ export function hookBlocks(version: DepthAnythingVersion, dims: ViTDims): readon
   return blocks;
 }
 
-/** Builds the whole inference graph of Depth Anything `version` from `weights` into `g`. */
-export function buildDepthAnything(g: Graph, weights: Weights, version: DepthAnythingVersion, options: BuildOptions): void {
-  const rgb = imageInput(g);
-  const image = preprocess(g, rgb, options);
-
+/**
+ * The network alone: the normalised [1, 3, height, width] image → the head's [1, 1, height, width]
+ * output before the wrapper's activation (`output_raw.npy`). Benchmarks time it on its own.
+ */
+export function depthAnythingNetwork(g: Graph, weights: Weights, version: DepthAnythingVersion, image: Value, height: number, width: number): Value {
   const vit = readViTDims(weights, { prefix: ENCODER_PREFIX });
   const head = readDptDims(weights, HEAD_PREFIX);
   if (head.inChannels !== vit.embedDim) {
@@ -76,13 +76,19 @@ export function buildDepthAnything(g: Graph, weights: Weights, version: DepthAny
       { key: `${HEAD_PREFIX}projects.0.weight` },
     );
   }
-  const grid = { height: options.height / vit.patchSize, width: options.width / vit.patchSize, patchSize: vit.patchSize };
+  const grid = { height: height / vit.patchSize, width: width / vit.patchSize, patchSize: vit.patchSize };
   if (!Number.isInteger(grid.height) || !Number.isInteger(grid.width)) {
-    throw new RangeError(`the network input ${options.height}x${options.width} is not a multiple of the patch size ${vit.patchSize}`);
+    throw new RangeError(`the network input ${height}x${width} is not a multiple of the patch size ${vit.patchSize}`);
   }
-
   const features = dinov2Features(g, weights, image, { prefix: ENCODER_PREFIX }, vit, grid.height, grid.width, hookBlocks(version, vit));
-  const raw = dptHead(g, weights, features.map((f) => f.tokens), head, grid, { prefix: HEAD_PREFIX, finalRelu: version === "v1" });
+  return dptHead(g, weights, features.map((f) => f.tokens), head, grid, { prefix: HEAD_PREFIX, finalRelu: version === "v1" });
+}
+
+/** Builds the whole inference graph of Depth Anything `version` from `weights` into `g`. */
+export function buildDepthAnything(g: Graph, weights: Weights, version: DepthAnythingVersion, options: BuildOptions): void {
+  const rgb = imageInput(g);
+  const image = preprocess(g, rgb, options);
+  const raw = depthAnythingNetwork(g, weights, version, image, options.height, options.width);
   const metres = version === "v1" ? depthAnythingV1Metres(g, raw) : depthAnythingV2Metres(g, raw);
   depthOutput(g, resizeToInput(g, metres, rgb));
 

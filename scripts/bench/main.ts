@@ -7,7 +7,9 @@
  */
 import { parseArgs } from "node:util";
 import { type BenchRow, formatTable, measure, type Suite } from "./harness.js";
+import { convertSuite } from "./convert.js";
 import { evalSuite } from "./eval.js";
+import { inferSuite } from "./infer.js";
 import { ioSuite } from "./io.js";
 import { streamSuite } from "./stream.js";
 
@@ -15,6 +17,8 @@ const SUITES: Readonly<Record<string, Suite>> = {
   io: ioSuite,
   eval: evalSuite,
   stream: streamSuite,
+  convert: convertSuite,
+  infer: inferSuite,
 };
 
 function listSuites(): string {

@@ -1,0 +1,170 @@
+/**
+ * ONNX Runtime (CPU) inference benchmark (`npm run bench -- infer`): a full-size Depth Anything v1
+ * converted from a random state dict with exactly keys_full.json's keys, run on a 1080x1920 RGB
+ * frame. Cases:
+ *
+ * - first inference: open the model in the ONNX Runtime backend (worker thread) and run one frame;
+ * - steady state through the backend (worker thread, buffer transfers included) and with
+ *   onnxruntime-node directly on this thread;
+ * - the network alone (its [1, 3, 420, 742] input given), and the pre- and post-processing
+ *   subgraphs alone: what the contract costs outside the network.
+ *
+ * Target (issue 3): pre/post-processing + copies < 10% of the network time.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { openOnnxRuntime, type OnnxRuntimeSession } from "../../lib/backends/onnxruntime.js";
+import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { convertCheckpoint } from "../../lib/models/convert.js";
+import { depthAnythingNetwork } from "../../lib/models/depth_anything.js";
+import { depthAnythingV1Metres, depthOutput, resizeToInput } from "../../lib/models/postprocess.js";
+import { IMAGENET_NORMALISATION, imageInput, preprocess } from "../../lib/models/preprocess.js";
+import { modelSpec } from "../../lib/models/registry.js";
+import { Weights } from "../../lib/models/weights.js";
+import type { NdArray } from "../../lib/ndarray/ndarray.js";
+import { Graph } from "../../lib/onnx/graph.js";
+import { writeOnnx } from "../../lib/onnx/writer.js";
+import type { BenchCase, Suite } from "./harness.js";
+
+const self = fileURLToPath(import.meta.url);
+const fixtures = resolve(process.env.ENDOSYNTH_FIXTURES ?? join(self, "../../../../shared/fixtures"));
+const FRAME = { height: 1080, width: 1920 } as const;
+const { height: NET_HEIGHT, width: NET_WIDTH } = modelSpec("dav1").input;
+const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: "all",
+  executionMode: "sequential",
+  interOpNumThreads: 1,
+  logSeverityLevel: 3,
+};
+
+/** A deterministic frame with image-like structure (smooth gradients plus texture). */
+function syntheticFrame(): NdArray<"uint8"> {
+  const { height, width } = FRAME;
+  const data = new Uint8Array(height * width * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      data[i] = (128 + 100 * Math.sin(x / 97) * Math.cos(y / 53)) & 255;
+      data[i + 1] = (x * 255) / width;
+      data[i + 2] = ((y * 255) / height) ^ ((x * y) & 15);
+    }
+  }
+  return { data, shape: [height, width, 3], dtype: "uint8" };
+}
+
+/** The network alone: the normalised image in, the head's raw output out. */
+function networkGraph(weights: Weights): Graph {
+  const g = new Graph("dav1_network");
+  const image = g.input("image", "float32", [1, 3, NET_HEIGHT, NET_WIDTH]);
+  g.output(depthAnythingNetwork(g, weights, "v1", image, NET_HEIGHT, NET_WIDTH), "raw");
+  return g;
+}
+
+/** The pre-processing alone: frame → normalised network input. */
+function preprocessGraph(): Graph {
+  const g = new Graph("dav1_preprocess");
+  const image = preprocess(g, imageInput(g), { height: NET_HEIGHT, width: NET_WIDTH, normalisation: IMAGENET_NORMALISATION, channelOrder: "rgb" });
+  g.output(image, "image");
+  return g;
+}
+
+/** The post-processing alone: raw network output (and the frame, for its size) → metres at the frame's size. */
+function postprocessGraph(): Graph {
+  const g = new Graph("dav1_postprocess");
+  const rgb = imageInput(g);
+  const raw = g.input("raw", "float32", [1, 1, NET_HEIGHT, NET_WIDTH]);
+  depthOutput(g, resizeToInput(g, depthAnythingV1Metres(g, raw), rgb));
+  return g;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** A case that also records its own durations, for the summary. */
+function timedCase(name: string, timings: Map<string, number[]>, run: () => Promise<unknown>): BenchCase {
+  timings.set(name, []);
+  return {
+    name,
+    run: async () => {
+      const start = performance.now();
+      await run();
+      timings.get(name)!.push(performance.now() - start);
+    },
+  };
+}
+
+let workDir: string | undefined;
+const sessions: { release(): Promise<void> }[] = [];
+let backend: OnnxRuntimeSession | undefined;
+const timings = new Map<string, number[]>();
+const NAMES = {
+  first: "first inference: open backend + 1 frame",
+  backend: "steady state, backend (worker thread)",
+  direct: "steady state, onnxruntime-node direct",
+  network: "network only (1x3x420x742 in)",
+  pre: "pre-processing only (1080x1920 frame)",
+  post: "post-processing only (to 1080x1920)",
+} as const;
+
+/** The `infer` suite. */
+export const inferSuite: Suite = {
+  description: "ONNX Runtime CPU: full-size dav1 (random weights, keys_full.json) on a 1080x1920 frame",
+  setup: async () => {
+    workDir = mkdtempSync(join(tmpdir(), "endosynth-bench-infer-"));
+    const keys = JSON.parse(readFileSync(join(fixtures, "dav1", "keys_full.json"), "utf8")) as KeysJson;
+    const stateDict = new Map(randomStateDictFromKeys(keys, 1));
+    const modelPath = join(workDir, "dav1.onnx");
+    await convertCheckpoint({ model: "dav1", stateDict, output: modelPath });
+    const paths = { network: join(workDir, "network.onnx"), pre: join(workDir, "pre.onnx"), post: join(workDir, "post.onnx") };
+    await writeOnnx(networkGraph(new Weights(stateDict)), paths.network);
+    await writeOnnx(preprocessGraph(), paths.pre);
+    await writeOnnx(postprocessGraph(), paths.post);
+
+    const frame = syntheticFrame();
+    const rgb = new ort.Tensor("uint8", frame.data, [...frame.shape]);
+    const open = async (path: string): Promise<ort.InferenceSession> => {
+      const session = await ort.InferenceSession.create(path, SESSION_OPTIONS);
+      sessions.push(session);
+      return session;
+    };
+    const [direct, network, pre, post] = await Promise.all([open(modelPath), open(paths.network), open(paths.pre), open(paths.post)]);
+    const image = new ort.Tensor("float32", new Float32Array(3 * NET_HEIGHT * NET_WIDTH).fill(0.5), [1, 3, NET_HEIGHT, NET_WIDTH]);
+    const raw = new ort.Tensor("float32", new Float32Array(NET_HEIGHT * NET_WIDTH).fill(1.5), [1, 1, NET_HEIGHT, NET_WIDTH]);
+    backend = await openOnnxRuntime(modelPath);
+
+    return [
+      timedCase(NAMES.first, timings, async () => {
+        const session = await openOnnxRuntime(modelPath);
+        await session.run(frame);
+        await session.dispose();
+      }),
+      timedCase(NAMES.backend, timings, () => backend!.run(frame)),
+      timedCase(NAMES.direct, timings, () => direct.run({ rgb })),
+      timedCase(NAMES.network, timings, () => network.run({ image })),
+      timedCase(NAMES.pre, timings, () => pre.run({ rgb })),
+      timedCase(NAMES.post, timings, () => post.run({ rgb, raw })),
+    ];
+  },
+  cleanup: () => {
+    const of = (name: string): number | undefined => {
+      const values = timings.get(name);
+      return values && values.length > 0 ? median(values) : undefined;
+    };
+    const [whole, network, pre, post, viaBackend] = [of(NAMES.direct), of(NAMES.network), of(NAMES.pre), of(NAMES.post), of(NAMES.backend)];
+    if (whole !== undefined && network !== undefined && pre !== undefined && post !== undefined && viaBackend !== undefined) {
+      const percent = (ms: number): string => `${((100 * ms) / network).toFixed(1)}%`;
+      console.log(
+        `outside the network (medians, recorded runs incl. warm-up): pre ${pre.toFixed(1)} ms + post ${post.toFixed(1)} ms = ${percent(pre + post)} of the network's ${network.toFixed(0)} ms; ` +
+          `whole graph - network = ${percent(whole - network)}; backend worker overhead = ${percent(viaBackend - whole)} (target: all < 10%)`,
+      );
+    }
+    void backend?.dispose();
+    for (const session of sessions) void session.release();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  },
+};
