@@ -236,6 +236,7 @@ function isTornRow(text: string, format: RowsFormat, hasHeader: boolean): boolea
 /** Appends rows to a results file, each flushed to disk before `append` returns. */
 export class RowsWriter {
   private readonly fd: number;
+  /** CSV or JSONL, from the path's extension. */
   readonly format: RowsFormat;
 
   /**
