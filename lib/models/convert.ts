@@ -26,7 +26,7 @@ export type { ChannelOrder } from "./preprocess.js";
  * Version of the converter's output: bumped on every change that alters the ONNX a checkpoint
  * converts to, so caches keyed on it rebuild.
  */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
 
 /** Numeric precision of the converted graph. Only `"fp32"` is implemented so far. */
 export type Precision = "fp32" | "fp16";

@@ -83,9 +83,10 @@ export function cubicTaps(g: Graph, inputSize: Value, outputSize: number): Cubic
     const w2 = g.add(g.mul(g.mul(g.sub(g.mul(u, A + 2), A + 3), u), u), 1);
     const w3 = g.sub(g.sub(g.sub(g.constant(1), w0), w1), w2);
 
-    // Taps start-1 .. start+2, clamped to the image (OpenCV's replicate border).
+    // Taps start-1 .. start+2, clamped to the image (OpenCV's replicate border). Max/Min rather
+    // than Clip: TensorRT's parser wants Clip's bounds constant, and the upper one is the input's.
     const last = g.cast(g.sub(inputSize, 1), "float32");
-    const indices = [-1, 0, 1, 2].map((offset) => g.cast(g.clip(g.add(start, offset), 0, last), "int64"));
+    const indices = [-1, 0, 1, 2].map((offset) => g.cast(g.min(g.max(g.add(start, offset), 0), last), "int64"));
     return { indices, weights: [w0, w1, w2, w3] };
   });
 }

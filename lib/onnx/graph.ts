@@ -167,10 +167,13 @@ export class Graph {
     return { name, dtype, shape: [...shape] };
   }
 
-  /** Declares `value` a graph output named `name` (through an Identity when it has another name). */
-  output(value: Value, name: string, shape: readonly Dim[] = value.shape ?? []): void {
+  /**
+   * Declares `value` a graph output named `name` (through an Identity when it has another name),
+   * with `shape` (default: the tracked one; unknown rank when that is unknown).
+   */
+  output(value: Value, name: string, shape: readonly Dim[] | undefined = value.shape): void {
     const named = value.name === name ? value : this.#emit("Identity", [value], {}, [{ dtype: value.dtype, shape: value.shape }], name)[0];
-    this.#outputs.push({ name: named.name, dtype: value.dtype, shape: [...shape] });
+    this.#outputs.push({ name: named.name, dtype: value.dtype, shape: shape && [...shape] });
   }
 
   /** Adds an initializer that references `array` (no copy); `name` defaults to a scoped generated one. */

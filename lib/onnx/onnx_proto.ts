@@ -57,7 +57,8 @@ export interface TensorSpec {
 export interface ValueInfoSpec {
   name: string;
   dtype: DType;
-  shape: readonly Dim[];
+  /** Omitted (unknown rank) when undefined. */
+  shape: readonly Dim[] | undefined;
 }
 
 /** The whole model as written. */
@@ -121,11 +122,14 @@ function encodeNode(node: NodeSpec): ProtoWriter {
 }
 
 function encodeValueInfo(value: ValueInfoSpec): ProtoWriter {
-  const shape = new ProtoWriter();
-  for (const dim of value.shape) {
-    shape.message(1, typeof dim === "number" ? new ProtoWriter().varint(1, dim) : new ProtoWriter().string(2, dim));
+  const tensorType = new ProtoWriter().varint(1, ONNX_DATA_TYPE[value.dtype]);
+  if (value.shape) {
+    const shape = new ProtoWriter();
+    for (const dim of value.shape) {
+      shape.message(1, typeof dim === "number" ? new ProtoWriter().varint(1, dim) : new ProtoWriter().string(2, dim));
+    }
+    tensorType.message(2, shape);
   }
-  const tensorType = new ProtoWriter().varint(1, ONNX_DATA_TYPE[value.dtype]).message(2, shape);
   return new ProtoWriter().string(1, value.name).message(2, new ProtoWriter().message(1, tensorType));
 }
 

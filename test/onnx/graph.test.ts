@@ -233,3 +233,14 @@ test("shape tracking catches a MatMul of mismatched matrices at build time", (t)
   t.throws(() => g.matMul(a, b), { instanceOf: RangeError, message: /MatMul of \[2, 3\] by \[4, 5\]/ });
   t.throws(() => g.add(a, b), { instanceOf: RangeError, message: /do not broadcast/ });
 });
+
+test("node() adds any op; an output of unknown shape is declared with unknown rank", async (t) => {
+  const g = new Graph("escape");
+  const x = g.input("x", "float32", [2, 2]);
+  const [y] = g.node("HardSigmoid", [x], { alpha: { type: "float", value: 0.5 }, beta: { type: "float", value: 0.25 } }, [{ dtype: "float32", shape: undefined }]);
+  g.output(y, "y");
+  t.is(g.outputs[0].shape, undefined);
+  const result = await runGraph(t, g, { x: { type: "float32", data: Float32Array.of(-1, 0, 0.5, 4), dims: [2, 2] } });
+  t.deepEqual(result.y.dims, [2, 2]);
+  t.deepEqual([...(result.y.data as Float32Array)], [0, 0.25, 0.5, 1]);
+});
