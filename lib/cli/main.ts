@@ -9,7 +9,6 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
-import { registerEvalCommand } from "./eval.js";
 import { registerConvertCommand } from "./convert.js";
 import { registerInferCommand } from "./infer.js";
 import { registerInfoCommand } from "./info.js";
@@ -31,13 +30,12 @@ export function createProgram(): Command {
     .description("Metric depth for endoscopic images with the EndoSynth models")
     .version(packageVersion(), "-V, --version", "print the package version")
     .option("--debug", "print stack traces with errors (or set ENDOSYNTH_DEBUG=1)")
-    .showHelpAfterError()
+    .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerInferCommand(program);
   registerConvertCommand(program);
   registerVizCommand(program);
   registerInfoCommand(program);
-  registerEvalCommand(program);
   return program;
 }
 

@@ -1,41 +1,15 @@
 import test from "ava";
-import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { tensorrtStatus } from "../../lib/backends/tensorrt.js";
 import { readImage } from "../../lib/io/image.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { syntheticSample } from "../../lib/io/synthetic_sample.js";
 import { sample2rgb } from "../../lib/viz/sample2png.js";
+import { endosynth } from "../helpers/cli.js";
 import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
 
-const run = promisify(execFile);
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-const main = join(repoRoot, "lib", "cli", "main.ts");
 const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI as users do (a child process), from `cwd`. */
-async function endosynth(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", tsx, main, ...args], {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, ENDOSYNTH_DEBUG: "", ...options.env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
-}
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();
