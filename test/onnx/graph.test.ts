@@ -244,3 +244,56 @@ test("node() adds any op; an output of unknown shape is declared with unknown ra
   t.deepEqual(result.y.dims, [2, 2]);
   t.deepEqual([...(result.y.data as Float32Array)], [0, 0.25, 0.5, 1]);
 });
+
+test("elementwise helpers compute what their names say", async (t) => {
+  const values = [-2.5, -0.5, 0, 0.25, 1.75, 3];
+  const g = new Graph("elementwise");
+  const x = g.input("x", "float32", [values.length]);
+  const cases: [string, (v: number) => number][] = [
+    ["neg", (v) => -v],
+    ["relu", (v) => Math.max(v, 0)],
+    ["sigmoid", (v) => 1 / (1 + Math.exp(-v))],
+    ["exp", Math.exp],
+    ["tanh", Math.tanh],
+    ["floor", Math.floor],
+    ["erf", erf],
+    ["clip", (v) => Math.min(Math.max(v, -1), 2)],
+    ["max", (v) => Math.max(v, 0.5)],
+    ["min", (v) => Math.min(v, 0.5)],
+    ["where", (v) => (v === 0 ? 7 : v - 1)],
+    ["log_sqrt", (v) => Math.log(Math.sqrt(Math.abs(v) + 1))],
+  ];
+  const built: Record<string, () => ReturnType<Graph["relu"]>> = {
+    neg: () => g.neg(x),
+    relu: () => g.relu(x),
+    sigmoid: () => g.sigmoid(x),
+    exp: () => g.exp(x),
+    tanh: () => g.tanh(x),
+    floor: () => g.floor(x),
+    erf: () => g.erf(x),
+    clip: () => g.clip(x, -1, 2),
+    max: () => g.max(x, 0.5),
+    min: () => g.min(x, 0.5),
+    where: () => g.where(g.equal(x, 0), 7, g.sub(x, 1)),
+    log_sqrt: () => g.log(g.sqrt(g.add(g.max(x, g.neg(x)), 1))),
+  };
+  for (const [name] of cases) g.output(built[name](), name, [values.length]);
+  const result = await runGraph(t, g, { x: { type: "float32", data: Float32Array.from(values), dims: [values.length] } });
+  for (const [name, reference] of cases) {
+    t.true(errorStats(result[name].data as Float32Array, values.map(reference)).maxAbs < 2e-6, name);
+  }
+});
+
+test("range over a run-time size, and squeeze", async (t) => {
+  const g = new Graph("range");
+  const x = g.input("x", "float32", [1, "N", 1]);
+  const n = g.gather(g.shapeOf(x), 1, 0);
+  const ramp = g.range(0, g.cast(n, "float32"), 0.5);
+  g.output(ramp, "ramp", ["M"]);
+  const squeezed = g.squeeze(x, [0, 2]);
+  t.deepEqual(squeezed.shape, ["N"]);
+  g.output(squeezed, "squeezed", ["N"]);
+  const result = await runGraph(t, g, { x: { type: "float32", data: Float32Array.of(4, 5, 6), dims: [1, 3, 1] } });
+  t.deepEqual([...(result.ramp.data as Float32Array)], [0, 0.5, 1, 1.5, 2, 2.5]);
+  t.deepEqual(result.squeezed.dims, [3]);
+});
