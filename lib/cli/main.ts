@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { registerConvertCommand } from "./convert.js";
+import { registerEvalCommand } from "./eval.js";
 import { registerInferCommand } from "./infer.js";
 import { registerInfoCommand } from "./info.js";
 import { registerVizCommand } from "./viz.js";
@@ -34,6 +35,7 @@ export function createProgram(): Command {
     .exitOverride();
   registerInferCommand(program);
   registerConvertCommand(program);
+  registerEvalCommand(program);
   registerVizCommand(program);
   registerInfoCommand(program);
   return program;
