@@ -43,7 +43,9 @@ export interface Value {
 
 /** An initializer: a named NdArray the writer stores in the model (or its external data file). */
 export interface Initializer {
+  /** Its name in the graph (a state-dict key for weights). */
   readonly name: string;
+  /** Its data, referenced until written. */
   readonly array: NdArray;
 }
 
@@ -52,23 +54,31 @@ export type Operand = Value | number;
 
 /** Options of {@link Graph.conv}; defaults are ONNX's (stride 1, no padding, no dilation, one group). */
 export interface ConvOptions {
+  /** Stride per spatial axis. */
   strides?: readonly number[];
   /** `[begin..., end...]` per spatial axis, as ONNX orders them. */
   pads?: readonly number[];
+  /** Dilation per spatial axis. */
   dilations?: readonly number[];
+  /** Channel groups (the weight holds C / group input channels). */
   group?: number;
 }
 
 /** Options of {@link Graph.convTranspose}. */
 export interface ConvTransposeOptions extends ConvOptions {
+  /** Extra size added at the end of each spatial axis (PyTorch's `output_padding`). */
   outputPadding?: readonly number[];
 }
 
 /** Options of {@link Graph.gemm}: `Y = alpha * A' B' + beta * C`. */
 export interface GemmOptions {
+  /** Use Aᵀ. */
   transA?: boolean;
+  /** Use Bᵀ (a PyTorch Linear weight [out, in] as stored). */
   transB?: boolean;
+  /** Scale of the product (default 1). */
   alpha?: number;
+  /** Scale of C (default 1). */
   beta?: number;
 }
 
@@ -76,16 +86,22 @@ export interface GemmOptions {
 export interface ResizeOptions {
   /** Output sizes of every axis (static, or a 1-D int64 value). Exactly one of `sizes`/`scales`. */
   sizes?: readonly number[] | Value;
+  /** Scale of every axis (static). */
   scales?: readonly number[];
+  /** Interpolation. */
   mode: "nearest" | "linear" | "cubic";
+  /** How output coordinates map to input ones (`align_corners` is PyTorch's align_corners=True). */
   coordinateTransformationMode:
     | "half_pixel"
     | "pytorch_half_pixel"
     | "align_corners"
     | "asymmetric"
     | "tf_crop_and_resize";
+  /** The cubic kernel's A (ONNX default -0.75). */
   cubicCoeffA?: number;
+  /** Renormalise weights over taps inside the input (ONNX default false). */
   excludeOutside?: boolean;
+  /** Rounding of `nearest` mode. */
   nearestMode?: "round_prefer_floor" | "round_prefer_ceil" | "floor" | "ceil";
 }
 
