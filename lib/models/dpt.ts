@@ -85,7 +85,7 @@ export function conv2d(
 }
 
 /** A PyTorch ConvTranspose2d with kernel = stride (the DPT's 4x and 2x upsamplers), weight [in, out, k, k]. */
-function convTranspose2d(g: Graph, weights: Weights, x: Value, key: string, channels: number, factor: number): Value {
+export function convTranspose2d(g: Graph, weights: Weights, x: Value, key: string, channels: number, factor: number): Value {
   const weight = weights.value(g, `${key}.weight`, [channels, channels, factor, factor]);
   const bias = weights.value(g, `${key}.bias`, [channels]);
   return g.convTranspose(x, weight, bias, { strides: [factor, factor] });
@@ -165,7 +165,15 @@ export function dptNeck(
       return conv2d(g, weights, resized, `${prefix}scratch.layer${i + 1}_rn`, [width, channels, 3, 3], { padding: 1, bias: false });
     }),
   );
-  const scratch = `${prefix}scratch`;
+  return fuseDptLevels(g, weights, layers, `${prefix}scratch`, width);
+}
+
+/**
+ * The fusion half of every DPT (Depth Anything's and MiDaS's alike): the four `layerN_rn` maps,
+ * finest first, through `refinenet4` … `refinenet1` under `scratch`, each upsampled to the next
+ * finer map's size and the last by 2. Returns `path_1`, [1, features, 2 * h1, 2 * w1].
+ */
+export function fuseDptLevels(g: Graph, weights: Weights, layers: readonly Value[], scratch: string, width: number): Value {
   const path4 = featureFusionBlock(g, weights, layers[3], undefined, `${scratch}.refinenet4`, width, staticSpatial(layers[2]));
   const path3 = featureFusionBlock(g, weights, path4, layers[2], `${scratch}.refinenet3`, width, staticSpatial(layers[1]));
   const path2 = featureFusionBlock(g, weights, path3, layers[1], `${scratch}.refinenet2`, width, staticSpatial(layers[0]));

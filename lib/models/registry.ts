@@ -16,6 +16,7 @@ import { assertOneOf } from "../is.js";
 import type { Graph } from "../onnx/graph.js";
 import { buildDepthAnything, type StageOutput } from "./depth_anything.js";
 import { buildEndoDac } from "./endodac.js";
+import { buildMidas, MIDAS_NORMALISATION } from "./midas.js";
 import { IMAGENET_NORMALISATION, type ChannelOrder, type Normalisation } from "./preprocess.js";
 import type { Weights } from "./weights.js";
 
@@ -127,9 +128,10 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     checkpointUrl: `${WEIGHTS_URL}/midas-f.pth`,
     parameters: 345_014_441,
     input: NETWORK_INPUT,
-    normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    normalisation: MIDAS_NORMALISATION,
     postprocess: "bilinear (align_corners) to the frame size, then 70000 / (1/0.3 + (1/0.001 - 1/0.3) * disp)",
     recognize: (keys) => evidence(keys, /^pretrained\.model\.blocks\.\d+\.attn\.relative_position_bias_table$/),
+    build: (g, weights, options) => buildMidas(g, weights, { ...NETWORK_INPUT, normalisation: MIDAS_NORMALISATION, ...options }),
   },
 };
 
