@@ -41,3 +41,46 @@ export { DEPTH_DTYPES, depth2rgb, depthColorIndex, SPECTRAL_UINT8 } from "./viz/
 export { SET2_UINT8, seg2rgb } from "./viz/seg2rgb.js";
 export { type Sample2pngOptions, sample2png, sample2rgb } from "./viz/sample2png.js";
 export { SET2_COLORS, SPECTRAL_LUT } from "./viz/colormaps.js";
+
+// Models: load, infer, stream
+export { type BackendChoice, checkpointPath, type InferOptions, load, type LoadOptions, Model } from "./model.js";
+export { MODEL_NAMES, type ModelName, type ModelSpec, modelSpec, modelSpecs } from "./models/registry.js";
+export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./models/convert.js";
+export { type DepthFrame, type DepthModel, type FrameWithData, type StreamItem, type StreamOptions, type StreamSource, streamDepth } from "./stream.js";
+
+// Checkpoints
+export {
+  type Checkpoint,
+  type CheckpointFormat,
+  type CheckpointInfo,
+  type ReadStateDictOptions,
+  readStateDict,
+  readStateDictFromBytes,
+  type StateDict,
+} from "./checkpoint/state_dict.js";
+
+// Runtimes
+export type { BackendName, Progress, ProgressCallback } from "./backends/backend.js";
+export { type TensorRTDevice, type TensorRTStatus, tensorrtStatus } from "./backends/tensorrt.js";
+
+// Evaluation
+export {
+  type Alignment,
+  ALIGNMENTS,
+  computeDepthMetrics,
+  type DepthMetrics,
+  type DepthMetricsOptions,
+  type GroupMetrics,
+  METRIC_GROUPS,
+  METRIC_NAMES,
+  type MetricName,
+  type MetricValues,
+} from "./eval/metrics.js";
+export { type EvalEvent, type EvalSummary, evaluateDataset, type EvaluateDatasetOptions, listSamples } from "./eval/dataset.js";
+export type { EvalAggregate, ModelAggregate, Weighting } from "./eval/aggregate.js";
+export { formatAggregate } from "./eval/report.js";
+
+// Video and point clouds
+export { createVideoWriter, probeVideo, readVideoFrames, type ReadVideoOptions, type VideoInfo, type VideoWriter, type VideoWriterOptions } from "./video/ffmpeg.js";
+export { depthToPointCloud, depthToPoints, type Intrinsics, type PointCloud, type PointCloudOptions } from "./geometry/pointcloud.js";
+export { writePly } from "./io/ply.js";
