@@ -206,6 +206,7 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
 export function registerEvalCommand(program: Command, load: LoadModel = loadModel): void {
   program
     .command("eval")
+    .usage("[options] <model...> <dataset>")
     .description("evaluate models on EndoSynth-format samples: the paper's metric and relative tables, per class")
     .argument("<model...>", "models to evaluate (dav1, dav2, endodac, midas), then the dataset: a folder with samples/*.npz, or a list file of .npz paths")
     .option("-o, --output <file>", "per-sample rows, .csv or .jsonl, appended one sample at a time", DEFAULT_OUTPUT)
