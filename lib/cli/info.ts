@@ -1,9 +1,10 @@
 /**
- * `endosynth info [--json]`: versions of the package, Node, sharp/libvips and ONNX Runtime, the
- * platform, and which inference backends can run here.
+ * `endosynth info [--models] [--json]`: versions of the package, Node, sharp/libvips and ONNX
+ * Runtime, the platform, which inference backends can run here; with `--models`, the models: what
+ * they compute and where their checkpoints are expected.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, cpus, platform, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -12,6 +13,8 @@ import type { Command } from "commander";
 import sharp from "sharp";
 import type { BackendName } from "../backends/backend.js";
 import { tensorrtStatus } from "../backends/tensorrt.js";
+import { checkpointPath } from "../model.js";
+import { modelSpecs } from "../models/registry.js";
 
 /** Whether one backend can run here, and if not, why. */
 export interface BackendStatus {
@@ -93,14 +96,58 @@ export function formatInfo(info: Info): string {
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");
 }
 
+/** What `endosynth info --models` reports of one model. */
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  parameters: number;
+  input: { height: number; width: number };
+  output: string;
+  postprocess: string;
+  checkpoint: { expectedAt: string; present: boolean; url: string };
+}
+
+/** The registry's models, with where each checkpoint is expected here and whether it is there. */
+export function collectModels(): ModelInfo[] {
+  return modelSpecs().map((spec) => {
+    const expectedAt = checkpointPath(spec.name);
+    return {
+      name: spec.name,
+      architecture: spec.architecture,
+      parameters: spec.parameters,
+      input: { ...spec.input },
+      output: spec.description,
+      postprocess: spec.postprocess,
+      checkpoint: { expectedAt, present: existsSync(expectedAt), url: spec.checkpointUrl },
+    };
+  });
+}
+
+/** The models as text blocks. */
+export function formatModels(models: readonly ModelInfo[]): string {
+  return models
+    .map((model) =>
+      [
+        `${model.name}  ${model.architecture}`,
+        `  parameters   ${(model.parameters / 1e6).toFixed(2)} M`,
+        `  input        any uint8 [H, W, 3] frame, resized to ${model.input.height}x${model.input.width}`,
+        `  output       ${model.output}: ${model.postprocess}`,
+        `  checkpoint   ${model.checkpoint.expectedAt} (${model.checkpoint.present ? "present" : `missing: download ${model.checkpoint.url}`})`,
+      ].join("\n"),
+    )
+    .join("\n\n");
+}
+
 /** Adds the `info` command. */
 export function registerInfoCommand(program: Command): void {
   program
     .command("info")
-    .description("print versions, platform and which backends can run here")
+    .description("print versions, platform and which backends can run here (--models: the models)")
+    .option("--models", "list the models: parameters, input size, output semantics, where the checkpoint is expected")
     .option("--json", "print machine-readable JSON")
-    .action(async (options: { json?: boolean }) => {
-      const info = await collectInfo();
-      process.stdout.write(`${options.json ? JSON.stringify(info, null, 2) : formatInfo(info)}\n`);
+    .action(async (options: { json?: boolean; models?: boolean }) => {
+      const report = options.models ? collectModels() : await collectInfo();
+      const text = options.models ? formatModels(report as ModelInfo[]) : formatInfo(report as Info);
+      process.stdout.write(`${options.json ? JSON.stringify(report, null, 2) : text}\n`);
     });
 }

@@ -1,5 +1,5 @@
 import test from "ava";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tensorrtStatus } from "../../lib/backends/tensorrt.js";
 import { readImage } from "../../lib/io/image.js";
@@ -91,11 +91,26 @@ test("info says which backends can run here and, where TensorRT cannot, why", as
   t.deepEqual(json.backends.find((status) => status.backend === "tensorrt"), { backend: "tensorrt", available: expected.available, detail: expected.reason });
 });
 
+test("info --models lists each model with where its checkpoint is expected and whether it is there", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "dav2-f.pth"), "placeholder");
+  const json = await endosynth(["info", "--models", "--json"], { env: { ENDOSYNTH_CHECKPOINTS: dir } });
+  const models = JSON.parse(json.stdout) as { name: string; parameters: number; input: { height: number; width: number }; checkpoint: { expectedAt: string; present: boolean; url: string } }[];
+  t.deepEqual(models.map((model) => model.name), ["dav1", "dav2", "endodac", "midas"]);
+  t.deepEqual(models.map((model) => model.parameters), [97_470_785, 97_470_785, 99_091_748, 345_014_441]);
+  t.deepEqual(models[1].checkpoint, { expectedAt: join(dir, "dav2-f.pth"), present: true, url: "https://digitalsurgery-public.s3.eu-west-1.amazonaws.com/EndoSynth/weights/dav2-f.pth" });
+  t.false(models[0].checkpoint.present);
+  t.true(models.every((model) => model.input.height === 420 && model.input.width === 742));
+  const text = await endosynth(["info", "--models"], { env: { ENDOSYNTH_CHECKPOINTS: dir } });
+  t.regex(text.stdout, /^midas {2}MiDaS v3\.1 DPT on a BEiT-L\/16-512 encoder/m);
+  t.regex(text.stdout, /checkpoint {3}.*dav1-f\.pth \(missing: download https:\/\/.*\/dav1-f\.pth\)/);
+});
+
 test("a library error prints 'endosynth: <message>' and exits 1, without a stack", async (t) => {
   const dir = tempDir(t);
   const broken = join(dir, "broken.npz");
   const bytes = readFileSync(fixture("utils", "sample_a.npz"));
-  (await import("node:fs")).writeFileSync(broken, bytes.subarray(0, 1000));
+  writeFileSync(broken, bytes.subarray(0, 1000));
   const result = await endosynth(["viz", broken]);
   t.is(result.code, 1);
   t.is(result.stderr, `endosynth: ${broken}: not a zip archive or truncated: no end-of-central-directory record at its end\n`);
