@@ -1,10 +1,11 @@
 /**
- * Conversion benchmark (`npm run bench -- convert`): a full-size Depth Anything v1 checkpoint with
- * exactly the keys of fixtures/dav1/keys_full.json and random weights (97.5 M parameters, 390 MB)
- * is written once, then converted to ONNX by `convertCheckpoint`, each run in a fresh process so
- * its peak RSS is the conversion's own (reading the checkpoint included).
+ * Conversion benchmark (`npm run bench -- convert`): for each model, a full-size checkpoint with
+ * exactly the keys of fixtures/<model>/keys_full.json and random weights (dav1: 97.5 M parameters,
+ * 390 MB; midas: 345 M, 1.4 GB) is written once, then converted to ONNX by `convertCheckpoint`,
+ * each run in a fresh process so its peak RSS is the conversion's own (reading the checkpoint
+ * included).
  *
- * Targets (issue 3): conversion < 20 s, peak RSS < 2x the checkpoint size.
+ * Targets (issues 3 and 4): dav1 conversion < 20 s; peak RSS < 2x the checkpoint size.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -14,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
 import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
 import { convertCheckpoint } from "../../lib/models/convert.js";
+import { modelSpec, type ModelName } from "../../lib/models/registry.js";
 import type { Suite } from "./harness.js";
 
 const MB = 1e6;
@@ -27,15 +29,18 @@ interface ChildResult {
   parameters: number;
 }
 
-/** Writes the full-size random dav1 checkpoint (streamed: one tensor in memory at a time). */
-export function writeRandomDav1Checkpoint(path: string): void {
-  const keys = JSON.parse(readFileSync(join(fixtures, "dav1", "keys_full.json"), "utf8")) as KeysJson;
+/** The models benchmarked, in order. */
+const MODELS: readonly ModelName[] = ["dav1", "midas"];
+
+/** Writes the full-size random checkpoint of `model` (streamed: one tensor in memory at a time). */
+export function writeRandomCheckpoint(model: ModelName, path: string): void {
+  const keys = JSON.parse(readFileSync(join(fixtures, model, "keys_full.json"), "utf8")) as KeysJson;
   writePth(path, randomStateDictFromKeys(keys, 1));
 }
 
 /** The child process: converts and prints its own time and peak RSS as JSON. */
-async function convertInChild(checkpoint: string, output: string): Promise<void> {
-  const report = await convertCheckpoint({ model: "dav1", checkpoint, output });
+async function convertInChild(model: ModelName, checkpoint: string, output: string): Promise<void> {
+  const report = await convertCheckpoint({ model, checkpoint, output });
   const result: ChildResult = {
     seconds: report.seconds,
     peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB,
@@ -44,8 +49,8 @@ async function convertInChild(checkpoint: string, output: string): Promise<void>
   process.stdout.write(JSON.stringify(result));
 }
 
-function convertInFreshProcess(checkpoint: string, output: string): ChildResult {
-  const stdout = execFileSync(process.execPath, [...process.execArgv, self, "--child", checkpoint, output], { encoding: "utf8" });
+function convertInFreshProcess(model: ModelName, checkpoint: string, output: string): ChildResult {
+  const stdout = execFileSync(process.execPath, [...process.execArgv, self, "--child", model, checkpoint, output], { encoding: "utf8" });
   return JSON.parse(stdout) as ChildResult;
 }
 
@@ -55,30 +60,32 @@ function median(values: readonly number[]): number {
 }
 
 let workDir: string | undefined;
-const results: ChildResult[] = [];
+const results = new Map<ModelName, ChildResult[]>();
 
 /** The `convert` suite. */
 export const convertSuite: Suite = {
-  description: "convertCheckpoint on a full-size random dav1 checkpoint (keys_full.json), fresh process per run",
+  description: `convertCheckpoint on full-size random checkpoints (keys_full.json) of ${MODELS.join(", ")}, fresh process per run`,
   setup: () => {
     workDir = mkdtempSync(join(tmpdir(), "endosynth-bench-convert-"));
-    const checkpoint = join(workDir, "dav1-f.pth");
-    writeRandomDav1Checkpoint(checkpoint);
-    const output = join(workDir, "dav1.onnx");
-    return [
-      {
-        name: "convert dav1 (97.5 M params), incl. process start",
-        run: () => results.push(convertInFreshProcess(checkpoint, output)),
-        compare: { kind: "target", ms: 20_000, label: "< 20 s" },
-      },
-    ];
+    return MODELS.map((model) => {
+      const checkpoint = join(workDir!, modelSpec(model).checkpointFile);
+      writeRandomCheckpoint(model, checkpoint);
+      const output = join(workDir!, `${model}.onnx`);
+      results.set(model, []);
+      return {
+        name: `convert ${model} (${(modelSpec(model).parameters / 1e6).toFixed(1)} M params), incl. process start`,
+        run: () => results.get(model)!.push(convertInFreshProcess(model, checkpoint, output)),
+        ...(model === "dav1" ? { compare: { kind: "target", ms: 20_000, label: "< 20 s" } as const } : {}),
+      };
+    });
   },
   cleanup: () => {
-    if (workDir && results.length > 0) {
-      const checkpointMB = statSync(join(workDir, "dav1-f.pth")).size / MB;
-      const peak = Math.max(...results.map((r) => r.peakRssMB));
+    for (const [model, runs] of results) {
+      if (!workDir || runs.length === 0) continue;
+      const checkpointMB = statSync(join(workDir, modelSpec(model).checkpointFile)).size / MB;
+      const peak = Math.max(...runs.map((r) => r.peakRssMB));
       console.log(
-        `convertCheckpoint itself: median ${median(results.map((r) => r.seconds)).toFixed(2)} s over ${results.length} runs; ` +
+        `convertCheckpoint(${model}) itself: median ${median(runs.map((r) => r.seconds)).toFixed(2)} s over ${runs.length} runs; ` +
           `peak RSS ${peak.toFixed(0)} MB = ${(peak / checkpointMB).toFixed(2)}x the ${checkpointMB.toFixed(0)} MB checkpoint (target < 2x)`,
       );
     }
@@ -87,5 +94,5 @@ export const convertSuite: Suite = {
 };
 
 if (process.argv[1] === self && process.argv[2] === "--child") {
-  await convertInChild(process.argv[3], process.argv[4]);
+  await convertInChild(process.argv[3] as ModelName, process.argv[4], process.argv[5]);
 }

@@ -10,6 +10,12 @@
  *   subgraphs alone: what the contract costs outside the network.
  *
  * Target (issue 3): pre/post-processing + copies < 10% of the network time.
+ *
+ * MiDaS (issue 4; 345 M parameters, 6.5-7 s a frame on 2 idle cores: run with `--runs 3 --warmup 1`):
+ * the whole graph through onnxruntime-node, once with ONNX Runtime's default constant folding
+ * (which turns the 24 gathered [16, 1197, 1197] relative position biases into 2.2 GB of
+ * constants when the session opens) and once with folding limited to 64 MiB per node (the
+ * biases are gathered every frame). The summary line gives each session's open time and RSS.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -102,6 +108,7 @@ let workDir: string | undefined;
 const sessions: { release(): Promise<void> }[] = [];
 let backend: OnnxRuntimeSession | undefined;
 const timings = new Map<string, number[]>();
+const openings: string[] = [];
 const NAMES = {
   first: "first inference: open backend + 1 frame",
   backend: "steady state, backend (worker thread)",
@@ -109,11 +116,33 @@ const NAMES = {
   network: "network only (1x3x420x742 in)",
   pre: "pre-processing only (1080x1920 frame)",
   post: "post-processing only (to 1080x1920)",
+  midasFolded: "midas: steady state, onnxruntime-node direct (biases folded)",
+  midasGathered: "midas: steady state, onnxruntime-node direct (biases gathered)",
 } as const;
+
+/** ONNX Runtime's folding limit that keeps MiDaS's relative position biases out of the constants. */
+const MIDAS_FOLDING_LIMIT = { optimization: { constant_folding_max_output_size_in_bytes: String(64 * 2 ** 20) } };
+
+/** Converts a full-size random MiDaS (keys_full.json) into `dir` and returns the model's path. */
+async function convertRandomMidas(dir: string): Promise<string> {
+  const keys = JSON.parse(readFileSync(join(fixtures, "midas", "keys_full.json"), "utf8")) as KeysJson;
+  const output = join(dir, "midas.onnx");
+  await convertCheckpoint({ model: "midas", stateDict: new Map(randomStateDictFromKeys(keys, 1)), output });
+  return output;
+}
+
+/** Opens a model directly, recording how long the session took to open and the RSS it left. */
+async function openTimed(label: string, path: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const start = performance.now();
+  const session = await ort.InferenceSession.create(path, options);
+  openings.push(`${label}: opened in ${((performance.now() - start) / 1000).toFixed(1)} s, RSS after ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+  sessions.push(session);
+  return session;
+}
 
 /** The `infer` suite. */
 export const inferSuite: Suite = {
-  description: "ONNX Runtime CPU: full-size dav1 (random weights, keys_full.json) on a 1080x1920 frame",
+  description: "ONNX Runtime CPU: full-size dav1 and midas (random weights, keys_full.json) on a 1080x1920 frame",
   setup: async () => {
     workDir = mkdtempSync(join(tmpdir(), "endosynth-bench-infer-"));
     const keys = JSON.parse(readFileSync(join(fixtures, "dav1", "keys_full.json"), "utf8")) as KeysJson;
@@ -136,6 +165,9 @@ export const inferSuite: Suite = {
     const image = new ort.Tensor("float32", new Float32Array(3 * NET_HEIGHT * NET_WIDTH).fill(0.5), [1, 3, NET_HEIGHT, NET_WIDTH]);
     const raw = new ort.Tensor("float32", new Float32Array(NET_HEIGHT * NET_WIDTH).fill(1.5), [1, 1, NET_HEIGHT, NET_WIDTH]);
     backend = await openOnnxRuntime(modelPath);
+    const midasPath = await convertRandomMidas(workDir);
+    const midasFolded = await openTimed("midas, default folding", midasPath, SESSION_OPTIONS);
+    const midasGathered = await openTimed("midas, folding limited to 64 MiB", midasPath, { ...SESSION_OPTIONS, extra: MIDAS_FOLDING_LIMIT } as ort.InferenceSession.SessionOptions);
 
     return [
       timedCase(NAMES.first, timings, async () => {
@@ -148,6 +180,8 @@ export const inferSuite: Suite = {
       timedCase(NAMES.network, timings, () => network.run({ image })),
       timedCase(NAMES.pre, timings, () => pre.run({ rgb })),
       timedCase(NAMES.post, timings, () => post.run({ rgb, raw })),
+      timedCase(NAMES.midasFolded, timings, () => midasFolded.run({ rgb })),
+      timedCase(NAMES.midasGathered, timings, () => midasGathered.run({ rgb })),
     ];
   },
   cleanup: () => {
@@ -163,6 +197,7 @@ export const inferSuite: Suite = {
           `whole graph - network = ${percent(whole - network)}; backend worker overhead = ${percent(viaBackend - whole)} (target: all < 10%)`,
       );
     }
+    for (const line of openings) console.log(line);
     void backend?.dispose();
     for (const session of sessions) void session.release();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
