@@ -27,6 +27,10 @@ async function open(path: string, options: WorkerSessionOptions): Promise<FromWo
     interOpNumThreads: 1,
     ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
     logSeverityLevel: 3,
+    // By default ONNX Runtime folds every constant subgraph, which turns MiDaS's 24 relative-position
+    // bias lookups into 2.2 GB of constants: opening takes 5.4 s instead of 1.5 s and peak memory
+    // 4.4 GB instead of 2.3 GB, to save ~8% per frame. Bounding folded outputs keeps the lookups.
+    extra: { optimization: { constant_folding_max_output_size_in_bytes: String(64 * 2 ** 20) } },
   });
   return { type: "opened", id: 0, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
 }
