@@ -57,8 +57,43 @@ export function float16Bits(value: number): number {
   return sign | (((exponent + 15) << 10) + significand - 1024); // 2048 carries into the exponent
 }
 
+/**
+ * The float16 bits of one float32, given as its 32 bits: the same rounding as {@link float16Bits}
+ * (a float32 is a double exactly), by integer operations only. ~100x faster than the general path,
+ * which is what converting a model's weights needs (hundreds of millions of values).
+ */
+function float32BitsToFloat16(bits: number): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const magnitude = bits & 0x7fffffff;
+  if (magnitude > 0x7f800000) return 0x7e00; // NaN, as float16Bits
+  if (magnitude >= 0x477ff000) return sign | 0x7c00; // >= 65520: infinity
+  const exponent = magnitude >>> 23;
+  if (exponent < 113) {
+    // Below 2^-14: a subnormal, counted in units of 2^-24. Under 2^-25 (exponent < 102) even
+    // the tie rounds to 0; float32 subnormals are far below that.
+    if (exponent < 102) return sign;
+    const significand = (magnitude & 0x7fffff) | 0x800000;
+    const shift = 126 - exponent;
+    const rest = significand & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    let units = significand >>> shift;
+    if (rest > half || (rest === half && units & 1)) units++;
+    return sign | units;
+  }
+  // Normal: drop 13 mantissa bits, rounding half to even; a carry moves into the exponent.
+  let half = ((exponent - 112) << 10) | ((magnitude >>> 13) & 0x3ff);
+  const rest = magnitude & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+  return sign | half;
+}
+
 /** Encodes numbers to raw float16 bits, rounding to nearest even. */
 export function encodeFloat16(values: ArrayLike<number>, out = new Uint16Array(values.length)): Uint16Array {
+  if (values instanceof Float32Array) {
+    const words = new Int32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < words.length; i++) out[i] = float32BitsToFloat16(words[i]);
+    return out;
+  }
   for (let i = 0; i < values.length; i++) out[i] = float16Bits(values[i]);
   return out;
 }
