@@ -15,7 +15,8 @@ import { assertOneOf, assertOptions, assertString, invalidParameter } from "../i
 import type { ProgressCallback } from "../backends/backend.js";
 import { readStateDict } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
-import { writeOnnx } from "../onnx/writer.js";
+import { toFloat16 } from "../onnx/float16.js";
+import { writeOnnx, type OnnxGraph } from "../onnx/writer.js";
 import type { ChannelOrder } from "./preprocess.js";
 import { convertibleSpec, MODEL_NAMES, recognizeArchitectures, type ModelName, type ModelSpec } from "./registry.js";
 import { Weights, type StateDictLike, type UnusedKey } from "./weights.js";
@@ -28,7 +29,11 @@ export type { ChannelOrder } from "./preprocess.js";
  */
 export const CONVERTER_VERSION = 2;
 
-/** Numeric precision of the converted graph. Only `"fp32"` is implemented so far. */
+/**
+ * Numeric precision of the converted graph's network body: `"fp32"` for ONNX Runtime on the CPU,
+ * `"fp16"` for TensorRT (see {@link toFloat16}). Pre-processing, the conversion to metres, the
+ * uint8 input and the float32 output are the same in both.
+ */
 export type Precision = "fp32" | "fp16";
 
 /** Options of {@link convertCheckpoint}. */
@@ -46,7 +51,11 @@ export interface ConvertOptions {
    * wrapper on an RGB array (the network sees B, G, R); `"bgr"` passes frames through unchanged.
    */
   channelOrder?: ChannelOrder;
-  /** `"fp32"` (default). `"fp16"` is not implemented yet. */
+  /**
+   * `"fp32"` (default), or `"fp16"`: weights and activations of the network body in float16, with
+   * LayerNormalization and Softmax in float32 (for TensorRT, which builds fp16 engines only from
+   * an ONNX that is float16 itself).
+   */
   precision?: Precision;
   /** Progress of the phases: "reading checkpoint", "building graph", "writing weights". */
   onProgress?: ProgressCallback;
@@ -88,9 +97,6 @@ function validate(options: ConvertOptions): void {
   }
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
   if (options.precision !== undefined) assertOneOf("options.precision", options.precision, ["fp32", "fp16"] as const);
-  if (options.precision === "fp16") {
-    throw new InputError("precision \"fp16\" is not implemented yet: convert with \"fp32\"", { key: "options.precision" });
-  }
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw invalidParameter("options.onProgress", "a function", options.onProgress);
   }
@@ -120,6 +126,14 @@ function assertArchitecture(spec: ModelSpec, keys: readonly string[], file: stri
     );
   }
   if (keys.length === 0) throw new CheckpointError(`${where} has no tensors`, { file });
+}
+
+/** The graph with its network body (between the builder's "preprocessed" and "raw" stages) in float16. */
+function float16Body(graph: Graph): OnnxGraph {
+  const input = graph.stage("preprocessed");
+  const output = graph.stage("raw");
+  if (!input || !output) throw new InputError(`The ${graph.name} builder marks no "preprocessed" and "raw" stages: it cannot be converted to fp16`, { key: "options.precision" });
+  return toFloat16(graph, { input, output });
 }
 
 /**
@@ -152,8 +166,9 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
   spec.build(graph, weights, { channelOrder });
   const usage = weights.finish();
   throwIfAborted(signal);
+  const written = precision === "fp16" ? float16Body(graph) : graph;
 
-  const files = await writeOnnx(graph, options.output, {
+  const files = await writeOnnx(written, options.output, {
     metadata: {
       model: spec.name,
       converter_version: String(CONVERTER_VERSION),
@@ -172,7 +187,7 @@ export async function convertCheckpoint(options: ConvertOptions): Promise<Conver
     parameters: usage.parameters,
     consumedKeys: usage.consumed,
     unusedKeys: usage.unused,
-    nodes: graph.nodes.length,
+    nodes: written.nodes.length,
     channelOrder,
     precision,
     seconds: (performance.now() - started) / 1000,

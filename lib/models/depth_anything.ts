@@ -89,6 +89,7 @@ export function buildDepthAnything(g: Graph, weights: Weights, version: DepthAny
   const rgb = imageInput(g);
   const image = preprocess(g, rgb, options);
   const raw = depthAnythingNetwork(g, weights, version, image, options.height, options.width);
+  g.markStage("raw", raw);
   const metres = version === "v1" ? depthAnythingV1Metres(g, raw) : depthAnythingV2Metres(g, raw);
   depthOutput(g, resizeToInput(g, metres, rgb));
 

@@ -172,6 +172,7 @@ export function buildEndoDac(g: Graph, weights: Weights, options: BuildOptions):
     const path = dptNeck(g, weights, features.map((f) => f.tokens), neck, grid, ENDODAC_HEAD_PREFIX);
     return headDepth(g, weights, path, `${ENDODAC_HEAD_PREFIX}conv_depth_1`, neck.features);
   });
+  g.markStage("raw", disparity);
   skipCoarseDisparities(weights);
   for (const key of weights.unaccountedKeys()) weights.skip(key, DROPPED_BY_WRAPPER);
 

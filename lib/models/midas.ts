@@ -152,6 +152,7 @@ export function buildMidas(g: Graph, weights: Weights, options: BuildOptions): v
     return midasHead(g, weights, fuseDptLevels(g, weights, layers, "scratch", head.features), head);
   });
 
+  g.markStage("raw", disparity);
   depthOutput(g, midasMetres(g, resizeToInput(g, disparity, rgb)));
   // The raw stage is MiDaS's squeezed [1, 416, 736], as `output_raw.npy` holds it.
   const stage = (name: StageOutput): Value => (name === "raw" ? g.squeeze(disparity, [1]) : image);

@@ -127,6 +127,8 @@ export function preprocess(g: Graph, rgb: Value, spec: PreprocessSpec): Value {
     const { mean, std } = spec.normalisation;
     const normalised = g.div(g.sub(g.div(ordered, 255), g.constant(mean, "float32", [3, 1, 1])), g.constant(std, "float32", [3, 1, 1]));
     const chw = g.unsqueeze(normalised, [0]);
+    // Where the network body starts: the float16 pass leaves everything before it in float32.
+    g.markStage("preprocessed", chw);
     return chw;
   });
 }

@@ -138,6 +138,8 @@ export class Graph {
   readonly #inputs: ValueInfoSpec[] = [];
   readonly #outputs: ValueInfoSpec[] = [];
   readonly #names = new Set<string>();
+  readonly #values = new Map<string, Value>();
+  readonly #stages = new Map<string, Value>();
   readonly #constants = new Map<string, Value>();
   readonly #scopes: string[] = [];
   #counter = 0;
@@ -166,6 +168,26 @@ export class Graph {
     return this.#outputs;
   }
 
+  /** The value named `name` (input, initializer or node output), if the graph has one. */
+  valueNamed(name: string): Value | undefined {
+    return this.#values.get(name);
+  }
+
+  /**
+   * Records `value` as the named stage of the model (e.g. `"preprocessed"`, the network input, and
+   * `"raw"`, the network output), so that passes over the whole graph know where the network body
+   * starts and ends. Marks add nothing to the written model.
+   */
+  markStage(name: string, value: Value): void {
+    if (!this.#values.has(value.name)) throw new InputError(`The stage ${JSON.stringify(name)} is not a value of the ONNX graph ${this.name}`, { key: name });
+    this.#stages.set(name, value);
+  }
+
+  /** The value marked as stage `name` (see {@link Graph.markStage}), if any. */
+  stage(name: string): Value | undefined {
+    return this.#stages.get(name);
+  }
+
   /** Runs `build` with `scope` appended to the prefix of every generated name (scopes nest). */
   scoped<T>(scope: string, build: () => T): T {
     this.#scopes.push(scope);
@@ -180,7 +202,7 @@ export class Graph {
   input(name: string, dtype: DType, shape: readonly Dim[]): Value {
     this.#claim(name);
     this.#inputs.push({ name, dtype, shape: [...shape] });
-    return { name, dtype, shape: [...shape] };
+    return this.#record({ name, dtype, shape: [...shape] });
   }
 
   /**
@@ -197,7 +219,7 @@ export class Graph {
     const unique = name ?? this.#fresh("weight");
     this.#claim(unique);
     this.#initializers.set(unique, { name: unique, array });
-    return { name: unique, dtype: array.dtype, shape: [...array.shape] };
+    return this.#record({ name: unique, dtype: array.dtype, shape: [...array.shape] });
   }
 
   /** A small constant (scalar when `shape` is omitted and one value is given), shared between identical uses. */
@@ -211,7 +233,7 @@ export class Graph {
     const name = `const_${this.#constants.size}`;
     this.#claim(name);
     this.#initializers.set(name, { name, array: { data: constantData(list, dtype), shape: dims, dtype } });
-    const value: Value = { name, dtype, shape: dims };
+    const value = this.#record({ name, dtype, shape: dims });
     this.#constants.set(key, value);
     return value;
   }
@@ -554,6 +576,11 @@ export class Graph {
     this.#names.add(name);
   }
 
+  #record(value: Value): Value {
+    this.#values.set(value.name, value);
+    return value;
+  }
+
   #fresh(base: string): string {
     const prefix = this.#scopes.length > 0 ? `${this.#scopes.join("/")}/` : "";
     let name: string;
@@ -572,7 +599,7 @@ export class Graph {
     const values: Value[] = outputs.map((output, i) => {
       const name = outputName && i === 0 ? outputName : this.#fresh(opType);
       this.#claim(name);
-      return { name, dtype: output.dtype, shape: output.shape };
+      return this.#record({ name, dtype: output.dtype, shape: output.shape });
     });
     // Trailing empty optional inputs are dropped: ONNX treats a missing input and "" alike.
     const names = inputs.map((input) => input?.name ?? "");

@@ -17,6 +17,9 @@ import { withAtomicFile, writeFileAtomicSync } from "../io/atomic.js";
 import type { Graph, Initializer } from "./graph.js";
 import { encodeModel, type TensorSpec } from "./onnx_proto.js";
 
+/** What the writer reads of a graph: a {@link Graph}, or the result of a pass over one. */
+export type OnnxGraph = Pick<Graph, "name" | "nodes" | "initializers" | "inputs" | "outputs">;
+
 /** Alignment of every tensor in the external data file (what ONNX's own external-data writer uses for mmap-friendly files). */
 export const EXTERNAL_DATA_ALIGNMENT = 64;
 /** Tensors of at least this many bytes go to the external data file by default. */
@@ -116,7 +119,7 @@ async function writeExternalData(
  * are complete and in place.
  * @throws {AbortError} when `signal` aborts; nothing is left at the target paths.
  */
-export async function writeOnnx(graph: Graph, path: string, options: WriteOnnxOptions = {}): Promise<OnnxFiles> {
+export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOnnxOptions = {}): Promise<OnnxFiles> {
   if (endianness() !== "LE") throw new InputError("Writing ONNX models needs a little-endian machine");
   if (graph.outputs.length === 0) throw new InputError(`The ONNX graph ${graph.name} has no outputs`);
   const threshold = options.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;

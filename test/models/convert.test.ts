@@ -126,7 +126,7 @@ test("bad options are InputErrors naming the option", async (t) => {
     [{ model: "dav1" }, /exactly one of options\.checkpoint and options\.stateDict/],
     [{ model: "dav1", stateDict, checkpoint: "x.pth" }, /exactly one of options\.checkpoint and options\.stateDict/],
     [{ model: "dav1", stateDict, channelOrder: "rbg" }, /Expected one of "rgb", "bgr" for options\.channelOrder but received "rbg"/],
-    [{ model: "dav1", stateDict, precision: "fp16" }, /precision "fp16" is not implemented yet/],
+    [{ model: "dav1", stateDict, precision: "fp8" }, /Expected one of "fp32", "fp16" for options\.precision but received "fp8"/],
     [{ model: "dav1", stateDict, threads: 2 }, /Unknown option "threads"/],
   ];
   for (const [options, message] of cases) {
