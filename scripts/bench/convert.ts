@@ -30,7 +30,7 @@ interface ChildResult {
 }
 
 /** The models benchmarked, in order. */
-const MODELS: readonly ModelName[] = ["dav1", "midas"];
+const MODELS: readonly ModelName[] = ["dav1", "dav2", "endodac", "midas"];
 
 /** Writes the full-size random checkpoint of `model` (streamed: one tensor in memory at a time). */
 export function writeRandomCheckpoint(model: ModelName, path: string): void {

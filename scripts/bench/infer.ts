@@ -11,13 +11,15 @@
  *
  * Target (issue 3): pre/post-processing + copies < 10% of the network time.
  *
- * MiDaS (issue 4; 345 M parameters, 6.5-7 s a frame on 2 idle cores: run with `--runs 3 --warmup 1`):
- * the whole graph through onnxruntime-node, once with ONNX Runtime's default constant folding
- * (which turns the 24 gathered [16, 1197, 1197] relative position biases into 2.2 GB of
- * constants when the session opens) and once with folding limited to 64 MiB per node (the
- * biases are gathered every frame). The summary line gives each session's open time and RSS.
+ * Then dav2, endodac and midas (issue 4) through the backend, steady state. MiDaS (345 M parameters,
+ * ~7 s a frame on 2 idle cores: run with `--runs 3 --warmup 1`) also runs directly with ONNX
+ * Runtime's default constant folding, which turns the 24 gathered [16, 1197, 1197] relative
+ * position biases into 2.2 GB of constants when the session opens; the backend limits folding to
+ * 64 MiB per node (the biases are gathered every frame). The summary gives each session's open
+ * time and RSS, and the event loop's worst delay while the backend was inferring (target < 20 ms).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -106,7 +108,7 @@ function timedCase(name: string, timings: Map<string, number[]>, run: () => Prom
 
 let workDir: string | undefined;
 const sessions: { release(): Promise<void> }[] = [];
-let backend: OnnxRuntimeSession | undefined;
+const backends: OnnxRuntimeSession[] = [];
 const timings = new Map<string, number[]>();
 const openings: string[] = [];
 const NAMES = {
@@ -116,19 +118,30 @@ const NAMES = {
   network: "network only (1x3x420x742 in)",
   pre: "pre-processing only (1080x1920 frame)",
   post: "post-processing only (to 1080x1920)",
+  dav2: "dav2: steady state, backend (worker thread)",
+  endodac: "endodac: steady state, backend (worker thread)",
+  midas: "midas: steady state, backend (worker thread, biases gathered)",
   midasFolded: "midas: steady state, onnxruntime-node direct (biases folded)",
-  midasGathered: "midas: steady state, onnxruntime-node direct (biases gathered)",
 } as const;
 
-/** ONNX Runtime's folding limit that keeps MiDaS's relative position biases out of the constants. */
-const MIDAS_FOLDING_LIMIT = { optimization: { constant_folding_max_output_size_in_bytes: String(64 * 2 ** 20) } };
-
-/** Converts a full-size random MiDaS (keys_full.json) into `dir` and returns the model's path. */
-async function convertRandomMidas(dir: string): Promise<string> {
-  const keys = JSON.parse(readFileSync(join(fixtures, "midas", "keys_full.json"), "utf8")) as KeysJson;
-  const output = join(dir, "midas.onnx");
-  await convertCheckpoint({ model: "midas", stateDict: new Map(randomStateDictFromKeys(keys, 1)), output });
+/** Converts a full-size random model (keys_full.json) into `dir` and returns the model's path. */
+async function convertRandom(model: "dav2" | "endodac" | "midas", dir: string): Promise<string> {
+  const keys = JSON.parse(readFileSync(join(fixtures, model, "keys_full.json"), "utf8")) as KeysJson;
+  const output = join(dir, `${model}.onnx`);
+  await convertCheckpoint({ model, stateDict: new Map(randomStateDictFromKeys(keys, 1)), output });
   return output;
+}
+
+/** The event loop's delay while the backend infers: it must keep turning (target < 20 ms stalls). */
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+
+/** Opens a model in the backend, recording how long it took and the RSS it left. */
+async function openBackendTimed(label: string, path: string): Promise<OnnxRuntimeSession> {
+  const start = performance.now();
+  const session = await openOnnxRuntime(path);
+  openings.push(`${label}: backend opened in ${((performance.now() - start) / 1000).toFixed(1)} s, RSS after ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`);
+  backends.push(session);
+  return session;
 }
 
 /** Opens a model directly, recording how long the session took to open and the RSS it left. */
@@ -142,7 +155,7 @@ async function openTimed(label: string, path: string, options: ort.InferenceSess
 
 /** The `infer` suite. */
 export const inferSuite: Suite = {
-  description: "ONNX Runtime CPU: full-size dav1 and midas (random weights, keys_full.json) on a 1080x1920 frame",
+  description: "ONNX Runtime CPU: full-size dav1, dav2, endodac and midas (random weights, keys_full.json) on a 1080x1920 frame",
   setup: async () => {
     workDir = mkdtempSync(join(tmpdir(), "endosynth-bench-infer-"));
     const keys = JSON.parse(readFileSync(join(fixtures, "dav1", "keys_full.json"), "utf8")) as KeysJson;
@@ -164,10 +177,13 @@ export const inferSuite: Suite = {
     const [direct, network, pre, post] = await Promise.all([open(modelPath), open(paths.network), open(paths.pre), open(paths.post)]);
     const image = new ort.Tensor("float32", new Float32Array(3 * NET_HEIGHT * NET_WIDTH).fill(0.5), [1, 3, NET_HEIGHT, NET_WIDTH]);
     const raw = new ort.Tensor("float32", new Float32Array(NET_HEIGHT * NET_WIDTH).fill(1.5), [1, 1, NET_HEIGHT, NET_WIDTH]);
-    backend = await openOnnxRuntime(modelPath);
-    const midasPath = await convertRandomMidas(workDir);
-    const midasFolded = await openTimed("midas, default folding", midasPath, SESSION_OPTIONS);
-    const midasGathered = await openTimed("midas, folding limited to 64 MiB", midasPath, { ...SESSION_OPTIONS, extra: MIDAS_FOLDING_LIMIT } as ort.InferenceSession.SessionOptions);
+    const backend = await openBackendTimed("dav1", modelPath);
+    const others = {
+      dav2: await openBackendTimed("dav2", await convertRandom("dav2", workDir)),
+      endodac: await openBackendTimed("endodac", await convertRandom("endodac", workDir)),
+      midas: await openBackendTimed("midas (folding limited to 64 MiB)", await convertRandom("midas", workDir)),
+    };
+    const midasFolded = await openTimed("midas, ONNX Runtime's default folding", join(workDir, "midas.onnx"), SESSION_OPTIONS);
 
     return [
       timedCase(NAMES.first, timings, async () => {
@@ -175,13 +191,19 @@ export const inferSuite: Suite = {
         await session.run(frame);
         await session.dispose();
       }),
-      timedCase(NAMES.backend, timings, () => backend!.run(frame)),
+      timedCase(NAMES.backend, timings, async () => {
+        loopDelay.enable();
+        await backend.run(frame);
+        loopDelay.disable();
+      }),
       timedCase(NAMES.direct, timings, () => direct.run({ rgb })),
       timedCase(NAMES.network, timings, () => network.run({ image })),
       timedCase(NAMES.pre, timings, () => pre.run({ rgb })),
       timedCase(NAMES.post, timings, () => post.run({ rgb, raw })),
+      timedCase(NAMES.dav2, timings, () => others.dav2.run(frame)),
+      timedCase(NAMES.endodac, timings, () => others.endodac.run(frame)),
+      timedCase(NAMES.midas, timings, () => others.midas.run(frame)),
       timedCase(NAMES.midasFolded, timings, () => midasFolded.run({ rgb })),
-      timedCase(NAMES.midasGathered, timings, () => midasGathered.run({ rgb })),
     ];
   },
   cleanup: () => {
@@ -198,7 +220,10 @@ export const inferSuite: Suite = {
       );
     }
     for (const line of openings) console.log(line);
-    void backend?.dispose();
+    if (loopDelay.count > 0) {
+      console.log(`event loop while the backend inferred dav1: max delay ${(loopDelay.max / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms (target < 20 ms)`);
+    }
+    for (const session of backends) void session.dispose();
     for (const session of sessions) void session.release();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   },

@@ -18,11 +18,16 @@
  * ```
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProgressCallback } from "../../lib/backends/backend.js";
 import { openTensorRT, tensorrtStatus, type TensorRTSession, type TensorRTTimings } from "../../lib/backends/tensorrt.js";
+import { convertCheckpoint } from "../../lib/models/convert.js";
+import { modelSpec } from "../../lib/models/registry.js";
+import { writeRandomCheckpoint } from "./convert.js";
+
+const NETWORK_INPUT = modelSpec("dav1").input;
 
 /** Options of {@link benchInferTensorRT}. */
 export interface TensorRTBenchOptions {
@@ -193,8 +198,9 @@ export async function benchInferTensorRT(options: TensorRTBenchOptions): Promise
 export function formatTensorRTBench(result: TensorRTBenchResult): string {
   const [height, width, channels] = result.shape;
   const row = (name: string, value: LatencyStats) => `  ${name.padEnd(12)} ${value.medianMs.toFixed(2).padStart(9)} ${value.p99Ms.toFixed(2).padStart(9)}`;
-  // ViT cost grows with the number of patches, i.e. with the pixel count: 420x742 is ~1.16x 518x518.
-  const scale = (height * width) / (518 * 518);
+  // Every frame is resized to the network's 420x742 inside the graph, so the network's cost does not
+  // depend on the frame size; ViT cost grows with the patch count: 420x742 is ~1.16x 518x518.
+  const scale = (NETWORK_INPUT.height * NETWORK_INPUT.width) / (518 * 518);
   return [
     `TensorRT ${result.tensorrtVersion} on ${result.device}: ${result.engine}`,
     `${result.precision}, frames ${height}x${width}x${channels}, ${result.frames} timed frames, CUDA graphs ${result.graphs ? "on" : "off"}`,
@@ -212,7 +218,39 @@ export function formatTensorRTBench(result: TensorRTBenchResult): string {
     `  ${"in flight".padEnd(12)} ${"frames/s".padStart(9)} ${"median latency ms".padStart(18)}`,
     ...result.throughput.map((entry) => `  ${String(entry.inflight).padEnd(12)} ${entry.framesPerSecond.toFixed(1).padStart(9)} ${entry.medianLatencyMs.toFixed(2).padStart(18)}`),
     "",
-    `published anchors (Depth Anything ViT-B fp16 TensorRT, 518x518; x${scale.toFixed(2)} for ${height}x${width} by pixel count):`,
+    `published anchors (Depth Anything ViT-B fp16 TensorRT, 518x518; x${scale.toFixed(2)} for the ${NETWORK_INPUT.height}x${NETWORK_INPUT.width} network input by pixel count):`,
     ...PUBLISHED_ANCHORS_518.map((anchor) => `  ${anchor.device.padEnd(24)} ${anchor.ms.toFixed(1)} ms at 518x518, ~${(anchor.ms * scale).toFixed(1)} ms expected here (engine time)`),
   ].join("\n");
+}
+
+/**
+ * `npm run bench -- infer --backend tensorrt`: converts a full-size Depth Anything v1 with random
+ * weights (keys_full.json), in the precision the installed TensorRT needs, and benchmarks it on
+ * 1080x1920 frames (the model resizes to 420x742 inside the engine). Returns the exit code.
+ */
+export async function runTensorRTInferBench(options: { json: boolean }): Promise<number> {
+  const status = tensorrtStatus();
+  if (!status.available) {
+    console.error(`TensorRT cannot run here: ${status.reason}`);
+    return 1;
+  }
+  const workDir = mkdtempSync(join(tmpdir(), "endosynth-bench-tensorrt-"));
+  try {
+    const checkpoint = join(workDir, "dav1-random.pth");
+    const onnxPath = join(workDir, "dav1.onnx");
+    writeRandomCheckpoint("dav1", checkpoint);
+    const precision = status.requiresTypedOnnx ? "fp16" : "fp32";
+    await convertCheckpoint({ model: "dav1", checkpoint, output: onnxPath, precision });
+    const result = await benchInferTensorRT({
+      onnxPath,
+      height: 1080,
+      width: 1920,
+      onProgress: (progress) => process.stderr.write(`\r${progress.phase} ${progress.fraction === undefined ? "" : `${(100 * progress.fraction).toFixed(0)}%`}   `),
+    });
+    process.stderr.write("\n");
+    console.log(options.json ? JSON.stringify(result, null, 2) : formatTensorRTBench(result));
+    return 0;
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
 }
