@@ -24,7 +24,7 @@ import { cacheRoot } from "./cache/paths.js";
 import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
 import { assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { toImageArray, type ImageInput } from "./ndarray/convert.js";
-import { ndarray, type NdArray } from "./ndarray/ndarray.js";
+import type { NdArray } from "./ndarray/ndarray.js";
 import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";

@@ -64,11 +64,11 @@ function builderCommand(builder, debug) {
 }
 
 /**
- * Runs the build. `stdio: "inherit"` streams the compiler's output; "pipe" captures it and returns
- * it in `output` (the install script shows its tail only on failure).
- * @returns {{ ok: boolean, status: number | null, output: string, command: string }}
+ * The environment the native build runs in: this Node's own headers (nothing is downloaded) and
+ * the options as the variables binding.gyp and CMakeLists.txt read.
+ * @returns {NodeJS.ProcessEnv}
  */
-export function buildNative(options, stdio = "inherit") {
+export function nativeBuildEnvironment(options) {
   const env = { ...process.env };
   const nodedir = localNodeDir();
   if (nodedir && !env.npm_config_nodedir) env.npm_config_nodedir = nodedir;
@@ -76,6 +76,16 @@ export function buildNative(options, stdio = "inherit") {
   if (options.cuda) env.CUDAToolkit_ROOT = options.cuda;
   if (options.withoutCuda) env.ENDOSYNTH_WITHOUT_CUDA = "1";
   if (options.strict) env.ENDOSYNTH_WERROR = "1";
+  return env;
+}
+
+/**
+ * Runs the build. `stdio: "inherit"` streams the compiler's output; "pipe" captures it and returns
+ * it in `output` (the install script shows its tail only on failure).
+ * @returns {{ ok: boolean, status: number | null, output: string, command: string }}
+ */
+export function buildNative(options, stdio = "inherit") {
+  const env = nativeBuildEnvironment(options);
   const [executable, ...args] = builderCommand(options.builder, options.debug);
   const result = spawnSync(executable, args, { cwd: packageRoot, env, stdio, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   const output = stdio === "pipe" ? `${result.stdout ?? ""}${result.stderr ?? ""}` : "";

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { localNodeDir, packageRoot, parseBuildArguments } from "./build_native.js";
+import { nativeBuildEnvironment, packageRoot, parseBuildArguments } from "./build_native.js";
 
 const require = createRequire(import.meta.url);
 
@@ -26,13 +26,7 @@ function main() {
     console.error("prebuild: prebuildify builds with node-gyp only; --cmake is not supported here");
     process.exit(2);
   }
-  const env = { ...process.env };
-  const nodedir = localNodeDir();
-  if (nodedir && !env.npm_config_nodedir) env.npm_config_nodedir = nodedir;
-  if (options.tensorrt) env.TensorRT_INCLUDE_DIR = options.tensorrt;
-  if (options.cuda) env.CUDAToolkit_ROOT = options.cuda;
-  if (options.withoutCuda) env.ENDOSYNTH_WITHOUT_CUDA = "1";
-  if (options.strict) env.ENDOSYNTH_WERROR = "1";
+  const env = nativeBuildEnvironment(options);
   const prebuildify = join(dirname(require.resolve("prebuildify/package.json")), "bin.js");
   const nodeGyp = join(dirname(require.resolve("node-gyp/package.json")), "bin", "node-gyp.js");
   // The target is the running Node: node-gyp then finds its headers in npm_config_nodedir.

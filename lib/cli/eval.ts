@@ -9,7 +9,7 @@
  */
 import { extname, join } from "node:path";
 import { MultiBar, type SingleBar } from "cli-progress";
-import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, CommanderError, Option } from "commander";
 import type { ProgressCallback } from "../backends/backend.js";
 import { AbortError, InputError } from "../errors.js";
 import { checkEvaluation, type EvalEvent, evaluateDataset, type EvaluateDatasetOptions } from "../eval/dataset.js";
@@ -17,6 +17,7 @@ import { ALIGNMENTS, type Alignment } from "../eval/metrics.js";
 import { formatAggregate } from "../eval/report.js";
 import { writeFileAtomicSync } from "../io/atomic.js";
 import type { DepthModel } from "../stream.js";
+import { parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
 
 /** Options the command passes when loading each model. */
 export interface EvalLoadOptions {
@@ -51,18 +52,6 @@ interface EvalCommandOptions {
 
 const DEFAULT_OUTPUT = "endosynth-eval.csv";
 const INTERRUPTED_EXIT_CODE = 130;
-
-function positiveInteger(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError("expected a positive integer");
-  return number;
-}
-
-function positiveMetres(value: string): number {
-  const number = Number(value);
-  if (!(number > 0 && number < Infinity)) throw new InvalidArgumentError("expected a positive number of metres");
-  return number;
-}
 
 /** The Markdown table's default path: the rows file with `.md` for its extension. */
 export function defaultMarkdownPath(output: string): string {
@@ -211,13 +200,13 @@ export function registerEvalCommand(program: Command, load: LoadModel = loadMode
     .argument("<model...>", "models to evaluate (dav1, dav2, endodac, midas), then the dataset: a folder with samples/*.npz, or a list file of .npz paths")
     .option("-o, --output <file>", "per-sample rows, .csv or .jsonl, appended one sample at a time", DEFAULT_OUTPUT)
     .option("--markdown <file>", "where to write the aggregate table (default: the output with .md)")
-    .option("--limit <n>", "evaluate only the first n samples", positiveInteger)
+    .option("--limit <n>", "evaluate only the first n samples", parsePositiveInteger)
     .option("--resume", "continue the output file of an interrupted run, skipping the samples it holds")
     .option("--overwrite", "replace an existing output file")
     .option("--save-depth <dir>", "keep each prediction as <dir>/<model>/<sample>.npy (float32 metres)")
     .addOption(new Option("--alignment <method>", "alignment before the relative metrics").choices(ALIGNMENTS).default("median"))
-    .option("--max-depth <metres>", "ground truth beyond this is not valid", positiveMetres)
-    .option("--min-depth <metres>", "predictions are clamped below at this (default 0.001)", positiveMetres)
+    .option("--max-depth <metres>", "ground truth beyond this is not valid", parsePositiveMetres)
+    .option("--min-depth <metres>", "predictions are clamped below at this (default 0.001)", parsePositiveMetres)
     .addOption(new Option("--weighting <how>", "aggregate: mean of per-sample metrics, or pooled pixels").choices(["sample", "pixel"]).default("sample"))
     .addOption(new Option("--backend <name>", "inference runtime").choices(["auto", "onnxruntime", "tensorrt"]).default("auto"))
     .option("--checkpoints <dir>", "folder of <model>-f.pth checkpoints (default $ENDOSYNTH_CHECKPOINTS or ./checkpoints)")

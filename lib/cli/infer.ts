@@ -22,6 +22,7 @@ import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import { createVideoWriter, probeVideo, readVideoFrames } from "../video/ffmpeg.js";
 import { depth2rgb } from "../viz/depth2rgb.js";
 import { CountProgress, PhaseProgress } from "./progress.js";
+import { parseNumber, parsePositiveInteger } from "./arguments.js";
 
 interface InferCommandOptions {
   output?: string;
@@ -234,18 +235,6 @@ function parseRange(value: string): [number, number] {
     throw new InvalidArgumentError("expected two increasing numbers in metres, e.g. 0.02,0.2");
   }
   return [parts[0], parts[1]];
-}
-
-function parsePositiveInteger(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError("expected a positive integer");
-  return number;
-}
-
-function parseNumber(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number)) throw new InvalidArgumentError("expected a number");
-  return number;
 }
 
 /** Adds the `infer` command. */

@@ -15,7 +15,6 @@
  * @module
  */
 import { CheckpointError } from "../errors.js";
-import { formatShape } from "../ndarray/ndarray.js";
 import type { Graph, Value } from "../onnx/graph.js";
 import { layerNorm, linear } from "./dinov2.js";
 import { CLASS_TOKEN_ROWS, relativePositionIndex, resizeRelativePositionTable, tableRows, type Grid } from "./relative_position.js";
@@ -42,26 +41,6 @@ export interface BeitDims {
   window: Grid;
 }
 
-function requireShape(weights: Weights, key: string, rank: number): readonly number[] {
-  const shape = weights.shapeOf(key);
-  if (!shape || shape.length !== rank) {
-    const found = shape ? `shape ${formatShape(shape)}` : "no such key";
-    throw new CheckpointError(`The checkpoint cannot be read as a BEiT encoder: ${key} should have rank ${rank} (found ${found})`, { key });
-  }
-  return shape;
-}
-
-/** Counts the blocks `<prefix>blocks.<i>.` present in the state dict. */
-function countBlocks(weights: Weights, prefix: string): number {
-  const pattern = new RegExp(`^${prefix.replace(/\./g, "\\.")}blocks\\.(\\d+)\\.`);
-  let count = 0;
-  for (const key of weights.keys()) {
-    const match = pattern.exec(key);
-    if (match) count = Math.max(count, Number(match[1]) + 1);
-  }
-  return count;
-}
-
 /** The square window whose table has `rows` rows, `(2w - 1)^2 + 3`, or undefined. */
 function squareWindow(rows: number): Grid | undefined {
   const span = Math.round(Math.sqrt(rows - CLASS_TOKEN_ROWS));
@@ -74,11 +53,11 @@ function squareWindow(rows: number): Grid | undefined {
  * @throws {CheckpointError} when the keys that define them are missing or inconsistent.
  */
 export function readBeitDims(weights: Weights, prefix: string): BeitDims {
-  const [, , embedDim] = requireShape(weights, `${prefix}cls_token`, 3);
-  const [, , patchSize] = requireShape(weights, `${prefix}patch_embed.proj.weight`, 4);
-  const [mlpHidden] = requireShape(weights, `${prefix}blocks.0.mlp.fc1.weight`, 2);
+  const [, , embedDim] = weights.dimensions(`${prefix}cls_token`, 3, "a BEiT encoder");
+  const [, , patchSize] = weights.dimensions(`${prefix}patch_embed.proj.weight`, 4, "a BEiT encoder");
+  const [mlpHidden] = weights.dimensions(`${prefix}blocks.0.mlp.fc1.weight`, 2, "a BEiT encoder");
   const tableKey = `${prefix}blocks.0.attn.relative_position_bias_table`;
-  const [rows, heads] = requireShape(weights, tableKey, 2);
+  const [rows, heads] = weights.dimensions(tableKey, 2, "a BEiT encoder");
   const window = squareWindow(rows);
   if (!window) {
     throw new CheckpointError(`${tableKey} has ${rows} rows, not (2w - 1)^2 + 3 for a square attention window`, { key: tableKey });
@@ -86,7 +65,7 @@ export function readBeitDims(weights: Weights, prefix: string): BeitDims {
   if (embedDim % heads !== 0) {
     throw new CheckpointError(`${prefix}cls_token has width ${embedDim}, not a multiple of the ${heads} heads of ${tableKey}`, { key: tableKey });
   }
-  return { embedDim, depth: countBlocks(weights, prefix), heads, headDim: embedDim / heads, mlpHidden, patchSize, window };
+  return { embedDim, depth: weights.countBlocks(prefix), heads, headDim: embedDim / heads, mlpHidden, patchSize, window };
 }
 
 /** The patch grid a `height` x `width` input gives: the patch embedding floors, the leftover rows and columns are never seen. */

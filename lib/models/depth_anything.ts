@@ -13,7 +13,7 @@
 import { CheckpointError } from "../errors.js";
 import type { Graph, Value } from "../onnx/graph.js";
 import { dinov2Features, readViTDims, type ViTDims } from "./dinov2.js";
-import { dptHead, readDptDims } from "./dpt.js";
+import { assertNeckFitsEncoder, dptHead, readDptDims } from "./dpt.js";
 import { depthAnythingV1Metres, depthAnythingV2Metres, depthOutput, resizeToInput } from "./postprocess.js";
 import { imageInput, preprocess, type ChannelOrder, type Normalisation } from "./preprocess.js";
 import type { Weights } from "./weights.js";
@@ -70,12 +70,7 @@ export function hookBlocks(version: DepthAnythingVersion, dims: ViTDims): readon
 export function depthAnythingNetwork(g: Graph, weights: Weights, version: DepthAnythingVersion, image: Value, height: number, width: number): Value {
   const vit = readViTDims(weights, { prefix: ENCODER_PREFIX });
   const head = readDptDims(weights, HEAD_PREFIX);
-  if (head.inChannels !== vit.embedDim) {
-    throw new CheckpointError(
-      `${HEAD_PREFIX}projects.0.weight reads ${head.inChannels} channels but the encoder's tokens have ${vit.embedDim}`,
-      { key: `${HEAD_PREFIX}projects.0.weight` },
-    );
-  }
+  assertNeckFitsEncoder(head, HEAD_PREFIX, vit.embedDim);
   const grid = { height: height / vit.patchSize, width: width / vit.patchSize, patchSize: vit.patchSize };
   if (!Number.isInteger(grid.height) || !Number.isInteger(grid.width)) {
     throw new RangeError(`the network input ${height}x${width} is not a multiple of the patch size ${vit.patchSize}`);

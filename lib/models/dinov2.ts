@@ -9,7 +9,6 @@
  * @module
  */
 import { CheckpointError } from "../errors.js";
-import { formatShape } from "../ndarray/ndarray.js";
 import type { Graph, Value } from "../onnx/graph.js";
 import { interpolatePosEmbed, scaledSize } from "./pos_embed.js";
 import type { Weights } from "./weights.js";
@@ -48,35 +47,15 @@ export interface ViTFeatures {
   tokens: Value;
 }
 
-function requireShape(weights: Weights, key: string, rank: number): readonly number[] {
-  const shape = weights.shapeOf(key);
-  if (!shape || shape.length !== rank) {
-    const found = shape ? `shape ${formatShape(shape)}` : "no such key";
-    throw new CheckpointError(`The checkpoint cannot be read as a DINOv2 encoder: ${key} should have rank ${rank} (found ${found})`, { key });
-  }
-  return shape;
-}
-
-/** Counts the blocks `<prefix>blocks.<i>.` present in the state dict. */
-function countBlocks(weights: Weights, prefix: string): number {
-  const pattern = new RegExp(`^${prefix.replace(/\./g, "\\.")}blocks\\.(\\d+)\\.`);
-  let count = 0;
-  for (const key of weights.keys()) {
-    const match = pattern.exec(key);
-    if (match) count = Math.max(count, Number(match[1]) + 1);
-  }
-  return count;
-}
-
 /**
  * Reads the encoder's dimensions from the checkpoint's shapes.
  * @throws {CheckpointError} when the keys that define them are missing or inconsistent.
  */
 export function readViTDims(weights: Weights, { prefix }: ViTKeys): ViTDims {
-  const [, , embedDim] = requireShape(weights, `${prefix}cls_token`, 3);
-  const [, posTokens] = requireShape(weights, `${prefix}pos_embed`, 3);
-  const [, , patchSize] = requireShape(weights, `${prefix}patch_embed.proj.weight`, 4);
-  const [mlpHidden] = requireShape(weights, `${prefix}blocks.0.mlp.fc1.weight`, 2);
+  const [, , embedDim] = weights.dimensions(`${prefix}cls_token`, 3, "a DINOv2 encoder");
+  const [, posTokens] = weights.dimensions(`${prefix}pos_embed`, 3, "a DINOv2 encoder");
+  const [, , patchSize] = weights.dimensions(`${prefix}patch_embed.proj.weight`, 4, "a DINOv2 encoder");
+  const [mlpHidden] = weights.dimensions(`${prefix}blocks.0.mlp.fc1.weight`, 2, "a DINOv2 encoder");
   const posGrid = Math.round(Math.sqrt(posTokens - 1));
   if (posGrid * posGrid !== posTokens - 1) {
     throw new CheckpointError(`${prefix}pos_embed has ${posTokens} tokens, not 1 + a square grid`, { key: `${prefix}pos_embed` });
@@ -84,7 +63,7 @@ export function readViTDims(weights: Weights, { prefix }: ViTKeys): ViTDims {
   if (embedDim % HEAD_DIM !== 0) {
     throw new CheckpointError(`${prefix}cls_token has width ${embedDim}, not a multiple of the head size ${HEAD_DIM}`, { key: `${prefix}cls_token` });
   }
-  return { embedDim, depth: countBlocks(weights, prefix), heads: embedDim / HEAD_DIM, mlpHidden, patchSize, posGrid };
+  return { embedDim, depth: weights.countBlocks(prefix), heads: embedDim / HEAD_DIM, mlpHidden, patchSize, posGrid };
 }
 
 /** `x @ W^T + b` for a PyTorch Linear stored under `key` (weight [out, in]). */

@@ -7,7 +7,6 @@
  * @module
  */
 import { CheckpointError } from "../errors.js";
-import { formatShape } from "../ndarray/ndarray.js";
 import type { Graph, Value } from "../onnx/graph.js";
 import type { Weights } from "./weights.js";
 
@@ -35,17 +34,12 @@ export interface DptHeadOptions {
   finalRelu: boolean;
 }
 
-/**
- * The shape of `${prefix}${key}`, which must have rank `rank`.
- * @throws {CheckpointError} naming the key when it is missing or of another rank.
- */
-export function requireDptShape(weights: Weights, prefix: string, key: string, rank: number): readonly number[] {
-  const found = weights.shapeOf(`${prefix}${key}`);
-  if (!found || found.length !== rank) {
-    const what = found ? `shape ${formatShape(found)}` : "no such key";
-    throw new CheckpointError(`The checkpoint cannot be read as a DPT head: ${prefix}${key} should have rank ${rank} (found ${what})`, { key: `${prefix}${key}` });
-  }
-  return found;
+/** Refuses a DPT neck whose projections do not read the encoder's token width. */
+export function assertNeckFitsEncoder(neck: DptNeckDims, prefix: string, encoderWidth: number): void {
+  if (neck.inChannels === encoderWidth) return;
+  throw new CheckpointError(`${prefix}projects.0.weight reads ${neck.inChannels} channels but the encoder's tokens have ${encoderWidth}`, {
+    key: `${prefix}projects.0.weight`,
+  });
 }
 
 /**
@@ -53,11 +47,11 @@ export function requireDptShape(weights: Weights, prefix: string, key: string, r
  * @throws {CheckpointError} when a defining key is missing.
  */
 export function readDptNeckDims(weights: Weights, prefix: string): DptNeckDims {
-  const projections = [0, 1, 2, 3].map((i) => requireDptShape(weights, prefix, `projects.${i}.weight`, 4));
+  const projections = [0, 1, 2, 3].map((i) => weights.dimensions(`${prefix}projects.${i}.weight`, 4, "a DPT head"));
   return {
     inChannels: projections[0][1],
     outChannels: projections.map((s) => s[0]) as unknown as DptDims["outChannels"],
-    features: requireDptShape(weights, prefix, "scratch.layer1_rn.weight", 4)[0],
+    features: weights.dimensions(`${prefix}scratch.layer1_rn.weight`, 4, "a DPT head")[0],
   };
 }
 
@@ -66,7 +60,7 @@ export function readDptNeckDims(weights: Weights, prefix: string): DptNeckDims {
  * @throws {CheckpointError} when a defining key is missing.
  */
 export function readDptDims(weights: Weights, prefix: string): DptDims {
-  return { ...readDptNeckDims(weights, prefix), headFeatures2: requireDptShape(weights, prefix, "scratch.output_conv2.0.weight", 4)[0] };
+  return { ...readDptNeckDims(weights, prefix), headFeatures2: weights.dimensions(`${prefix}scratch.output_conv2.0.weight`, 4, "a DPT head")[0] };
 }
 
 /** A PyTorch Conv2d stored under `key` (with or without bias), square kernel, padding on all sides. */

@@ -20,11 +20,10 @@
  * reported as unused, missing ones are errors.
  * @module
  */
-import { CheckpointError } from "../errors.js";
 import type { Graph, Value } from "../onnx/graph.js";
 import type { BuildOptions, StageOutput } from "./depth_anything.js";
 import { dinov2Features, layerNorm, readViTDims, type ViTDims, type ViTVariant } from "./dinov2.js";
-import { bilinearAlignCorners, conv2d, dptNeck, readDptNeckDims } from "./dpt.js";
+import { assertNeckFitsEncoder, bilinearAlignCorners, conv2d, dptNeck, readDptNeckDims } from "./dpt.js";
 import { foldDvLora } from "./dvlora.js";
 import { depthOutput, MAX_DEPTH, resizeToInput } from "./postprocess.js";
 import { imageInput, preprocess } from "./preprocess.js";
@@ -156,12 +155,7 @@ export function buildEndoDac(g: Graph, weights: Weights, options: BuildOptions):
 
   const vit = readViTDims(weights, { prefix: ENDODAC_ENCODER_PREFIX });
   const neck = readDptNeckDims(weights, ENDODAC_HEAD_PREFIX);
-  if (neck.inChannels !== vit.embedDim) {
-    throw new CheckpointError(
-      `${ENDODAC_HEAD_PREFIX}projects.0.weight reads ${neck.inChannels} channels but the encoder's tokens have ${vit.embedDim}`,
-      { key: `${ENDODAC_HEAD_PREFIX}projects.0.weight` },
-    );
-  }
+  assertNeckFitsEncoder(neck, ENDODAC_HEAD_PREFIX, vit.embedDim);
   const { height, width } = ENDODAC_IMAGE_SHAPE;
   const grid = { height: Math.floor(height / vit.patchSize), width: Math.floor(width / vit.patchSize) };
   const resized = g.scoped("image_shape", () => bilinearAlignCorners(g, image, height, width));

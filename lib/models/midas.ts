@@ -25,7 +25,7 @@ import type { Graph, Value } from "../onnx/graph.js";
 import { beitFeatures, beitGrid, readBeitDims, type BeitDims } from "./beit.js";
 import type { BuildOptions, StageOutput } from "./depth_anything.js";
 import { linear } from "./dinov2.js";
-import { bilinearAlignCorners, conv2d, convTranspose2d, fuseDptLevels, requireDptShape } from "./dpt.js";
+import { bilinearAlignCorners, conv2d, convTranspose2d, fuseDptLevels } from "./dpt.js";
 import { depthOutput, MAX_DEPTH, resizeToInput } from "./postprocess.js";
 import { imageInput, preprocess, type Normalisation } from "./preprocess.js";
 import type { Grid } from "./relative_position.js";
@@ -61,11 +61,11 @@ export interface MidasHeadDims {
  * @throws {CheckpointError} when a defining key is missing.
  */
 export function readMidasHeadDims(weights: Weights): MidasHeadDims {
-  const outChannels = [1, 2, 3, 4].map((level) => requireDptShape(weights, "pretrained.", `act_postprocess${level}.3.weight`, 4)[0]);
+  const outChannels = [1, 2, 3, 4].map((level) => weights.dimensions(`pretrained.act_postprocess${level}.3.weight`, 4, "a MiDaS DPT head")[0]);
   return {
     outChannels: outChannels as unknown as MidasHeadDims["outChannels"],
-    features: requireDptShape(weights, "scratch.", "layer1_rn.weight", 4)[0],
-    headFeatures2: requireDptShape(weights, "scratch.", "output_conv.2.weight", 4)[0],
+    features: weights.dimensions(`scratch.layer1_rn.weight`, 4, "a MiDaS DPT head")[0],
+    headFeatures2: weights.dimensions(`scratch.output_conv.2.weight`, 4, "a MiDaS DPT head")[0],
   };
 }
 

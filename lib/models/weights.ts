@@ -83,6 +83,31 @@ export class Weights {
   }
 
   /**
+   * The shape under `key`, which must have `rank` dimensions: how builders read an architecture's
+   * sizes from the checkpoint. Throws at once, since nothing can be built without them.
+   * @param part what is being read, for the message: `"a DINOv2 encoder"`.
+   */
+  dimensions(key: string, rank: number, part: string): readonly number[] {
+    const shape = this.shapeOf(key);
+    if (!shape || shape.length !== rank) {
+      const found = shape ? `shape ${formatShape(shape)}` : "no such key";
+      throw new CheckpointError(`The checkpoint cannot be read as ${part}: ${key} should have rank ${rank} (found ${found})`, { key });
+    }
+    return shape;
+  }
+
+  /** How many transformer blocks `<prefix>blocks.<i>.` the state dict holds. */
+  countBlocks(prefix: string): number {
+    const pattern = new RegExp(`^${prefix.replace(/\./g, "\\.")}blocks\\.(\\d+)\\.`);
+    let count = 0;
+    for (const key of this.#stateDict.keys()) {
+      const match = pattern.exec(key);
+      if (match) count = Math.max(count, Number(match[1]) + 1);
+    }
+    return count;
+  }
+
+  /**
    * The tensor under `key` as float32, checked against `shape` and marked consumed. A missing or
    * misshapen tensor is recorded (reported by {@link finish}) and a placeholder of the expected
    * shape is returned, so the build can go on and find every other problem too.
