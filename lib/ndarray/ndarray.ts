@@ -42,18 +42,31 @@ export const DTYPES: readonly DType[] = [
  * NumPy semantics (e.g. {@link depth2rgb} computing in float16) depend on it.
  */
 export interface DTypeData {
+  /** NumPy `bool`: one byte per element, 0 or 1. */
   bool: Uint8Array;
+  /** NumPy `uint8`. */
   uint8: Uint8Array;
+  /** NumPy `int8`. */
   int8: Int8Array;
+  /** NumPy `uint16`. */
   uint16: Uint16Array;
+  /** NumPy `int16`. */
   int16: Int16Array;
+  /** NumPy `uint32`. */
   uint32: Uint32Array;
+  /** NumPy `int32`. */
   int32: Int32Array;
+  /** NumPy `int64`. */
   int64: BigInt64Array;
+  /** NumPy `uint64`. */
   uint64: BigUint64Array;
+  /** IEEE half precision: decoded values (exact) or the raw 16-bit patterns. */
   float16: Float32Array | Uint16Array;
+  /** bfloat16 (the top half of a float32): decoded values (exact) or the raw 16-bit patterns. */
   bfloat16: Float32Array | Uint16Array;
+  /** NumPy `float32`. */
   float32: Float32Array;
+  /** NumPy `float64`. */
   float64: Float64Array;
 }
 
