@@ -45,6 +45,8 @@ export { SET2_COLORS, SPECTRAL_LUT } from "./viz/colormaps.js";
 // Models: load, infer, stream
 export { type BackendChoice, checkpointPath, type InferOptions, load, type LoadOptions, Model } from "./model.js";
 export { MODEL_NAMES, type ModelName, type ModelSpec, modelSpec, modelSpecs } from "./models/registry.js";
+export type { Normalisation } from "./models/preprocess.js";
+export type { StateDictLike, UnusedKey } from "./models/weights.js";
 export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./models/convert.js";
 export { type DepthFrame, type DepthModel, type FrameWithData, type StreamItem, type StreamOptions, type StreamSource, streamDepth } from "./stream.js";
 
@@ -53,15 +55,19 @@ export {
   type Checkpoint,
   type CheckpointFormat,
   type CheckpointInfo,
+  type HalfPrecision,
+  type ReadStateDictFromBytesOptions,
   type ReadStateDictOptions,
   readStateDict,
   readStateDictFromBytes,
   type StateDict,
 } from "./checkpoint/state_dict.js";
+export type { ByteOrder } from "./checkpoint/pth.js";
 
 // Runtimes
 export type { BackendName, Progress, ProgressCallback } from "./backends/backend.js";
 export { type TensorRTDevice, type TensorRTStatus, tensorrtStatus } from "./backends/tensorrt.js";
+export type { AddonLoadAttempt } from "./native/addon.js";
 
 // Evaluation
 export {
@@ -76,11 +82,11 @@ export {
   type MetricName,
   type MetricValues,
 } from "./eval/metrics.js";
-export { type EvalEvent, type EvalSummary, evaluateDataset, type EvaluateDatasetOptions, listSamples } from "./eval/dataset.js";
-export type { EvalAggregate, ModelAggregate, Weighting } from "./eval/aggregate.js";
-export { formatAggregate } from "./eval/report.js";
+export { type DatasetSample, type EvalEvent, type EvalSummary, evaluateDataset, type EvaluateDatasetOptions, listSamples, type ListSamplesOptions } from "./eval/dataset.js";
+export type { AggregateGroup, EvalAggregate, ModelAggregate, Weighting } from "./eval/aggregate.js";
+export { type FormatAggregateOptions, formatAggregate } from "./eval/report.js";
 
 // Video and point clouds
-export { createVideoWriter, probeVideo, readVideoFrames, type ReadVideoOptions, type VideoInfo, type VideoWriter, type VideoWriterOptions } from "./video/ffmpeg.js";
+export { createVideoWriter, type FfmpegOptions, probeVideo, readVideoFrames, type ReadVideoOptions, type VideoInfo, type VideoWriter, type VideoWriterOptions } from "./video/ffmpeg.js";
 export { depthToPointCloud, depthToPoints, type Intrinsics, type PointCloud, type PointCloudOptions } from "./geometry/pointcloud.js";
 export { writePly } from "./io/ply.js";

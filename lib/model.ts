@@ -159,6 +159,10 @@ export class Model implements AsyncDisposable {
     return this.#disposed;
   }
 
+  /**
+   * Same as {@link Model.dispose}, so that `await using model = await load("dav1")` frees the
+   * runtime when the block ends.
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }

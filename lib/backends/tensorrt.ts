@@ -63,10 +63,13 @@ const debug = debuglog("endosynth");
 
 /** One CUDA device. */
 export interface TensorRTDevice {
+  /** CUDA device ordinal (0 is the device TensorRT uses). */
   index: number;
+  /** Product name as the driver reports it, e.g. `"NVIDIA GeForce RTX 4090"`. */
   name: string;
   /** `"major.minor"`, e.g. `"8.9"`. */
   computeCapability: string;
+  /** Total device memory, in bytes. */
   memoryBytes: number;
 }
 
@@ -79,30 +82,41 @@ export interface TensorRTStatus {
    * `"no NVIDIA driver: cudaGetDeviceCount failed with cudaErrorInsufficientDriver (35): ..."`.
    */
   reason: string;
+  /** The native addon: whether it loaded, from where, and what it was built with. */
   addon: {
+    /** True when a binary of the addon was found and loaded into this process. */
     loaded: boolean;
     /** The binary that was loaded. */
     path?: string;
     /** Every place a binary was looked for and why it was not used. */
     attempts: readonly AddonLoadAttempt[];
+    /** The addon was compiled with CUDA (false when no CUDA toolkit was found at build time, or it did not load). */
     builtWithCuda: boolean;
+    /** The addon was compiled against TensorRT headers (false when it was built without them, or did not load). */
     builtWithTensorRT: boolean;
     /** CUDA runtime version linked into the addon, e.g. `"13.0"` (the driver must support it). */
     cudaRuntime?: string;
     /** TensorRT headers the addon was compiled against, e.g. `"10.16.0"`. */
     tensorrtHeaders?: string;
   };
+  /** The CUDA driver and devices, as the addon found them. */
   cuda: {
     /** Highest CUDA version the installed driver supports. */
     driverVersion?: string;
+    /** Version of the CUDA runtime in use, e.g. `"13.0"` (absent when the addon has no CUDA). */
     runtimeVersion?: string;
+    /** The CUDA devices found, by ordinal (empty when there is none or CUDA failed). */
     devices: TensorRTDevice[];
     /** The CUDA failure met while probing, e.g. `"cudaGetDeviceCount failed with ..."`. */
     error?: string;
   };
+  /** The TensorRT libraries, opened at run time. */
   tensorrt: {
+    /** Version of the TensorRT library that was opened, e.g. `"10.16.0"`. */
     version?: string;
+    /** The file `libnvinfer` was loaded from. */
     libraryPath?: string;
+    /** The file `libnvonnxparser` was loaded from. */
     parserLibraryPath?: string;
     /** Why the TensorRT libraries cannot be used. */
     error?: string;

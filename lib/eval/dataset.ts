@@ -86,6 +86,7 @@ export function listSamples(dataset: string, options?: ListSamplesOptions): Data
 /** Progress of {@link evaluateDataset}; the CLI turns these into a progress bar and messages. */
 export type EvalEvent =
   | {
+      /** The run is about to evaluate its first sample. */
       type: "start";
       /** Samples in the (limited) listing. */
       total: number;
@@ -95,6 +96,7 @@ export type EvalEvent =
       models: string[];
     }
   | {
+      /** A sample's rows have been written for every model. */
       type: "sample";
       /** The sample just finished. */
       sample: string;
@@ -104,16 +106,23 @@ export type EvalEvent =
       total: number;
     }
   | {
+      /** A sample (or one model's prediction for it) was left out: it has no rows for that model. */
       type: "skipped";
+      /** The sample's id (see {@link DatasetSample.id}). */
       sample: string;
       /** The model that refused it, when the sample itself could be read. */
       model?: string;
+      /** Why: the reading or inference error. */
       error: Error;
     }
   | {
+      /** Something about a sample that is worth knowing but did not stop it being evaluated. */
       type: "warning";
+      /** The sample's id (see {@link DatasetSample.id}). */
       sample: string;
+      /** The model whose prediction the warning is about; absent when it is about the sample itself. */
       model?: string;
+      /** What was noticed, as a sentence. */
       message: string;
     };
 
@@ -152,9 +161,21 @@ export interface EvalSummary {
   /** Samples every model had already evaluated. */
   resumed: number;
   /** Samples (or sample and model pairs) skipped, with why. */
-  skipped: { sample: string; model?: string; error: Error }[];
+  skipped: {
+    /** The sample's id (see {@link DatasetSample.id}). */
+    sample: string;
+    /** The model that refused it, when the sample itself could be read. */
+    model?: string;
+    /** Why: the reading or inference error. */
+    error: Error;
+  }[];
   /** The aggregate over every row of the results file for these models, in both weightings. */
-  aggregates: { sample: EvalAggregate; pixel: EvalAggregate };
+  aggregates: {
+    /** `"sample"` weighting: every sample weighs the same. */
+    sample: EvalAggregate;
+    /** `"pixel"` weighting: every valid pixel weighs the same. */
+    pixel: EvalAggregate;
+  };
 }
 
 /** Errors that condemn one sample (or one sample for one model), not the run. */

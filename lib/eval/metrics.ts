@@ -112,9 +112,19 @@ export interface GroupMetrics {
 /** The metrics of one prediction. */
 export interface DepthMetrics {
   /** `all` always; the class groups of {@link METRIC_GROUPS} when `seg` was given. */
-  groups: { all: GroupMetrics } & Partial<Record<string, GroupMetrics>>;
+  groups: {
+    /** Every valid pixel. */
+    all: GroupMetrics;
+  } & Partial<Record<string, GroupMetrics>>;
   /** The alignment applied: aligned = scale · prediction + shift (shift 0 except for `"lsq"`). */
-  alignment: { method: Alignment; scale: number; shift: number };
+  alignment: {
+    /** The method, as asked for in {@link DepthMetricsOptions.alignment}. */
+    method: Alignment;
+    /** Factor applied to the prediction (1 for `"none"`; NaN when there is no valid pixel). */
+    scale: number;
+    /** Offset added after scaling, in metres (0 except for `"lsq"`; NaN when there is no valid pixel). */
+    shift: number;
+  };
   /** Ground-truth pixels that are NaN or ±inf (excluded). EndoSynth has none: a count flags bad data. */
   nonFiniteGt: number;
   /** Prediction pixels that are NaN or ±inf where the ground truth is valid (excluded). */

@@ -31,8 +31,9 @@ export const CONVERTER_VERSION = 2;
 
 /**
  * Numeric precision of the converted graph's network body: `"fp32"` for ONNX Runtime on the CPU,
- * `"fp16"` for TensorRT (see {@link toFloat16}). Pre-processing, the conversion to metres, the
- * uint8 input and the float32 output are the same in both.
+ * `"fp16"` for TensorRT (weights and activations in float16; LayerNormalization, Softmax and
+ * reductions in float32 between Casts). Pre-processing, the conversion to metres, the uint8 input
+ * and the float32 output are the same in both.
  */
 export type Precision = "fp32" | "fp16";
 
@@ -65,6 +66,7 @@ export interface ConvertOptions {
 
 /** What a conversion did. */
 export interface ConversionReport {
+  /** The model converted (as in {@link ConvertOptions.model}). */
   model: ModelName;
   /** The files written: the model, then its external data. */
   files: string[];
@@ -76,7 +78,9 @@ export interface ConversionReport {
   unusedKeys: UnusedKey[];
   /** Nodes in the ONNX graph. */
   nodes: number;
+  /** The frame channel order the graph expects (`options.channelOrder`, default `"rgb"`). */
   channelOrder: ChannelOrder;
+  /** The precision of the graph's network body (`options.precision`, default `"fp32"`). */
   precision: Precision;
   /** Wall time of the whole conversion, reading included. */
   seconds: number;

@@ -16,7 +16,9 @@ export type ChannelOrder = "rgb" | "bgr";
 
 /** Per-channel normalisation `(x / 255 - mean) / std`, channels in the order the network sees them. */
 export interface Normalisation {
+  /** Subtracted from each channel (in [0, 1] units), in network channel order. */
   readonly mean: readonly [number, number, number];
+  /** Each channel is then divided by this, in network channel order. */
   readonly std: readonly [number, number, number];
 }
 

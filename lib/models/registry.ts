@@ -48,7 +48,12 @@ export interface ModelSpec {
   /** Elements in the full-size checkpoint (every key of its state dict). */
   readonly parameters: number;
   /** Network input size: every frame is resized to it (OpenCV INTER_CUBIC semantics), aspect ignored. */
-  readonly input: { readonly height: number; readonly width: number };
+  readonly input: {
+    /** Rows, in pixels. */
+    readonly height: number;
+    /** Columns, in pixels. */
+    readonly width: number;
+  };
   /** Applied after `/ 255`, to the channels in network order. */
   readonly normalisation: Normalisation;
   /** From the network's output to metres at the frame's size, in words. */
@@ -58,7 +63,11 @@ export interface ModelSpec {
    * when it is, `undefined` when it is not. Used to name the architecture of a wrong checkpoint.
    */
   readonly recognize: (keys: readonly string[]) => string | undefined;
-  /** Builds the whole-contract graph; absent while the architecture is not convertible yet. */
+  /**
+   * Builds the whole-contract graph; absent while the architecture is not convertible yet.
+   * Used by the converter; its graph and weights types are not public.
+   * @internal
+   */
   readonly build?: (g: Graph, weights: Weights, options: ModelBuildOptions) => void;
 }
 

@@ -15,7 +15,9 @@ export type StateDictLike = ReadonlyMap<string, NdArray>;
 
 /** A key deliberately left out of the graph, and why. */
 export interface UnusedKey {
+  /** The state-dict key, e.g. `"pretrained.mask_token"`. */
   key: string;
+  /** Why inference does not need it, as a sentence. */
   reason: string;
 }
 

@@ -175,7 +175,9 @@ export interface NativeAddon {
 
 /** One place a binary was looked for, and why it was not used. */
 export interface AddonLoadAttempt {
+  /** The binary (or, when no prebuilt binary matched, the folder searched). */
   path: string;
+  /** Why it was not used, e.g. `"missing"` or the loader's message. */
   error: string;
 }
 
