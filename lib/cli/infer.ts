@@ -6,7 +6,7 @@
  * @module
  */
 import { mkdirSync, readdirSync, statSync } from "node:fs";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { InputError } from "../errors.js";
 import { depthToPointCloud, type Intrinsics } from "../geometry/pointcloud.js";
@@ -141,12 +141,24 @@ function stillOutputs(files: readonly string[], options: InferCommandOptions): s
   if (STILL_OUTPUTS.has(extension(folder))) {
     throw new InputError(`With ${files.length} inputs, -o must be a folder (one depth map per input) but received ${folder}`);
   }
-  mkdirSync(folder, { recursive: true });
-  return files.map((file) => join(folder, `${stem(file)}.png`));
+  const outputs = files.map((file) => join(folder, `${stem(file)}.png`));
+  assertDistinctOutputs(files, outputs);
+  return outputs;
 }
 
-async function inferStills(model: Model, files: readonly string[], options: InferCommandOptions): Promise<void> {
-  const outputs = stillOutputs(files, options);
+/** Inputs named alike in different folders (or with different extensions) would overwrite each other's result. */
+function assertDistinctOutputs(files: readonly string[], outputs: readonly string[]): void {
+  const firstInput = new Map<string, string>();
+  for (const [index, output] of outputs.entries()) {
+    const earlier = firstInput.get(output);
+    if (earlier !== undefined) {
+      throw new InputError(`${earlier} and ${files[index]} would both be written to ${output}: infer them into separate -o folders`, { file: output });
+    }
+    firstInput.set(output, files[index]);
+  }
+}
+
+async function inferStills(model: Model, files: readonly string[], outputs: readonly string[], options: InferCommandOptions): Promise<void> {
   const progress = new CountProgress("infer", files.length, { quiet: options.quiet || files.length === 1 });
   const lines: string[] = [];
   for (const [index, file] of files.entries()) {
@@ -154,6 +166,7 @@ async function inferStills(model: Model, files: readonly string[], options: Infe
     const started = performance.now();
     const depth = await model.infer(frame);
     const milliseconds = performance.now() - started;
+    mkdirSync(dirname(outputs[index]), { recursive: true });
     const written = await writeStill(outputs[index], frame, depth, options);
     progress.tick();
     lines.push(`${file} -> ${written.join(", ")} (${frame.shape[0]}x${frame.shape[1]}, ${range(depth.data)}, ${milliseconds.toFixed(0)} ms)`);
@@ -172,10 +185,16 @@ function range(values: Float32Array): string {
   return `depth ${min.toFixed(3)}-${max.toFixed(3)} m`;
 }
 
-async function inferVideo(model: Model, input: string, options: InferCommandOptions): Promise<void> {
+/** Where a video's result goes: the -o video, else `<input>-depth.mp4`. */
+function videoOutput(input: string, options: InferCommandOptions): string {
+  if (!statSync(input, { throwIfNoEntry: false })) throw new InputError(`No such file: ${input}`, { file: input });
   if (options.ply) throw new InputError("--ply writes one point cloud per still image; it cannot be used with a video");
   const output = options.output ?? `${stem(input)}-depth.mp4`;
   if (!isVideo(output)) throw new InputError(`Expected a video file for -o with a video input (e.g. out.mp4) but received ${output}`);
+  return output;
+}
+
+async function inferVideo(model: Model, input: string, output: string, options: InferCommandOptions): Promise<void> {
   const info = await probeVideo(input);
   const width = options.sideBySide ? 2 * info.width : info.width;
   const writer = await createVideoWriter(output, { width, height: info.height, fps: info.fps });
@@ -196,21 +215,22 @@ async function inferVideo(model: Model, input: string, options: InferCommandOpti
   process.stdout.write(`${input} -> ${output} (${info.width}x${info.height}, ${info.fps} fps, ${model.backend})\n`);
 }
 
-type InputPlan = { video: string } | { stills: string[] };
+type InputPlan = { video: string; output: string } | { stills: string[]; outputs: string[] };
 
-function planInputs(inputs: readonly string[]): InputPlan {
+/** What to read and where each result goes, checked before a model is loaded (which can take minutes). */
+function planInputs(inputs: readonly string[], options: InferCommandOptions): InputPlan {
   const videos = inputs.filter(isVideo);
   if (videos.length > 1 || (videos.length === 1 && inputs.length > 1)) {
     throw new InputError(`Give one video at a time (received ${inputs.length} inputs, ${videos.length} of them videos)`);
   }
-  if (videos.length === 1) return { video: videos[0] };
-  return { stills: inputs.flatMap(expandInput) };
+  if (videos.length === 1) return { video: videos[0], output: videoOutput(videos[0], options) };
+  const stills = inputs.flatMap(expandInput);
+  return { stills, outputs: stillOutputs(stills, options) };
 }
 
 async function runInfer(name: ModelName, inputs: string[], options: InferCommandOptions): Promise<void> {
   assertPlyOptions(options);
-  const plan = planInputs(inputs);
-  if ("video" in plan && !statSync(plan.video, { throwIfNoEntry: false })) throw new InputError(`No such file: ${plan.video}`, { file: plan.video });
+  const plan = planInputs(inputs, options);
   const progress = new PhaseProgress({ quiet: options.quiet });
   const model = await load(name, {
     backend: options.backend,
@@ -222,8 +242,8 @@ async function runInfer(name: ModelName, inputs: string[], options: InferCommand
   }).finally(() => progress.stop());
   try {
     if (!options.quiet) process.stderr.write(`${name} on ${model.backend}: ${model.backendReason}\n`);
-    if ("video" in plan) await inferVideo(model, plan.video, options);
-    else await inferStills(model, plan.stills, options);
+    if ("video" in plan) await inferVideo(model, plan.video, plan.output, options);
+    else await inferStills(model, plan.stills, plan.outputs, options);
   } finally {
     await model.dispose();
   }

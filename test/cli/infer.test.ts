@@ -87,6 +87,10 @@ test("infer refuses what it cannot do, naming the problem, and writes nothing", 
     [["infer", "dav4", "x.png"], /value 'dav4' is invalid for argument 'model'\. Allowed choices are dav1, dav2, endodac, midas/],
     [["infer", "dav1", ...tiny("dav1"), join(dir, "missing.png")], /^endosynth: No such file or folder: .*missing\.png$/m],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), fixture("dav2", "input.npy"), "-o", join(dir, "one.png")], /-o must be a folder/],
+    [
+      ["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), fixture("dav2", "input.npy"), "-o", join(dir, "out")],
+      /dav1\/input\.npy and .*dav2\/input\.npy would both be written to .*out\/input\.png/,
+    ],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), "--range", "0.2,0.02"], /option '--range <min,max>' argument '0\.2,0\.02' is invalid\. expected two increasing numbers/],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), "-o", join(dir, "x.png"), "--ply"], /--ply needs the camera intrinsics: give --fx and --fy/],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "preprocessed.npy")], /Expected dtype uint8/],
@@ -98,6 +102,7 @@ test("infer refuses what it cannot do, naming the problem, and writes nothing", 
   }
   t.false(existsSync(join(dir, "one.png")));
   t.false(existsSync(join(dir, "x.png")));
+  t.false(existsSync(join(dir, "out")));
 });
 
 test("convert writes an ONNX model and its weights, and lists the keys inference does not use", async (t) => {
