@@ -27,28 +27,23 @@ async function runConvert(name: ModelName, options: ConvertCommandOptions): Prom
   const checkpoint = checkpointPath(name, options.checkpoint);
   const output = options.output ?? `${name}${options.precision === "fp16" ? "-fp16" : ""}.onnx`;
   const progress = new PhaseProgress({ quiet: options.quiet });
-  try {
-    const report = await convertCheckpoint({
-      model: name,
-      checkpoint,
-      output,
-      precision: options.precision,
-      channelOrder: options.channelOrder,
-      onProgress: progress.onProgress,
-    });
-    progress.stop();
-    const lines = [
-      `converted ${basename(checkpoint)} (${name}) in ${report.seconds.toFixed(1)} s: ${formatMillions(report.parameters)} parameters, ${report.nodes} nodes, ${report.precision}, channel order ${report.channelOrder}`,
-      ...report.files.map((file) => `  ${file}`),
-    ];
-    if (report.unusedKeys.length > 0) {
-      lines.push(`${report.unusedKeys.length} checkpoint keys not used by inference:`);
-      for (const unused of report.unusedKeys) lines.push(`  ${unused.key}: ${unused.reason}`);
-    }
-    process.stdout.write(`${lines.join("\n")}\n`);
-  } finally {
-    progress.stop();
+  const report = await convertCheckpoint({
+    model: name,
+    checkpoint,
+    output,
+    precision: options.precision,
+    channelOrder: options.channelOrder,
+    onProgress: progress.onProgress,
+  }).finally(() => progress.stop());
+  const lines = [
+    `converted ${basename(checkpoint)} (${name}) in ${report.seconds.toFixed(1)} s: ${formatMillions(report.parameters)} parameters, ${report.nodes} nodes, ${report.precision}, channel order ${report.channelOrder}`,
+    ...report.files.map((file) => `  ${file}`),
+  ];
+  if (report.unusedKeys.length > 0) {
+    lines.push(`${report.unusedKeys.length} checkpoint keys not used by inference:`);
+    for (const unused of report.unusedKeys) lines.push(`  ${unused.key}: ${unused.reason}`);
   }
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /** Adds the `convert` command. */
@@ -58,7 +53,7 @@ export function registerConvertCommand(program: Command): void {
     .description("convert a model's checkpoint to ONNX (uint8 [H, W, 3] frame in, float32 [H, W] metres out)")
     .addArgument(program.createArgument("<model>", "the model").choices(MODEL_NAMES))
     .option("-c, --checkpoint <file>", "checkpoint to convert (default: $ENDOSYNTH_CHECKPOINTS or ./checkpoints, <model>-f.pth)")
-    .option("-o, --output <file>", "ONNX file to write; the weights go to <file>.data (default: <model>.onnx)")
+    .option("-o, --output <file>", "ONNX file to write; the weights go to <file>.data (default: <model>.onnx, or <model>-fp16.onnx for fp16)")
     .addOption(new Option("--precision <precision>", "fp32 for ONNX Runtime, fp16 for TensorRT").choices(["fp32", "fp16"]).default("fp32"))
     .addOption(
       new Option("--channel-order <order>", "order of the frames you will pass: rgb (the reference convention) or bgr")

@@ -210,7 +210,7 @@ async function inferVideo(model: Model, input: string, output: string, options: 
     throw error;
   } finally {
     const { done, rate } = progress.stop();
-    process.stderr.write(`${done} frames at ${rate.toFixed(1)} frames/s\n`);
+    if (!options.quiet) process.stderr.write(`${done} frames at ${rate.toFixed(1)} frames/s\n`);
   }
   process.stdout.write(`${input} -> ${output} (${info.width}x${info.height}, ${info.fps} fps, ${model.backend})\n`);
 }
