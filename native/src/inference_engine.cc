@@ -64,6 +64,7 @@ void SlotWorker::Loop() {
 }
 
 void EngineCore::Shutdown() {
+  std::lock_guard<std::mutex> lock(shutdown_mutex_);
   for (auto& worker : workers) worker->Shutdown();
   workers.clear();
 }
@@ -133,9 +134,9 @@ Napi::Function InferenceEngine::DefineClass(Napi::Env env) {
 }
 
 Napi::Object InferenceEngine::NewInstance(Napi::Env env, std::unique_ptr<LoadedEngine> loaded) {
-  // The constructor takes ownership through the External at once, so nothing leaks if it throws.
-  auto* raw = loaded.release();
-  return AddonData::Of(env).engine_constructor.New({Napi::External<LoadedEngine>::New(env, raw)});
+  // The constructor moves the engine out of `loaded`; if it is never reached (e.g. creating the
+  // External fails), `loaded` still owns it and frees it here.
+  return AddonData::Of(env).engine_constructor.New({Napi::External<std::unique_ptr<LoadedEngine>>::New(env, &loaded)});
 }
 
 InferenceEngine::InferenceEngine(const Napi::CallbackInfo& info) : ObjectWrap<InferenceEngine>(info) {
@@ -143,7 +144,7 @@ InferenceEngine::InferenceEngine(const Napi::CallbackInfo& info) : ObjectWrap<In
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw Napi::TypeError::New(env, "InferenceEngine cannot be constructed from JavaScript; use loadEngine()");
   }
-  std::unique_ptr<LoadedEngine> loaded(info[0].As<Napi::External<LoadedEngine>>().Data());
+  std::unique_ptr<LoadedEngine> loaded = std::move(*info[0].As<Napi::External<std::unique_ptr<LoadedEngine>>>().Data());
   core_ = std::make_shared<EngineCore>();
   core_->geometry = loaded->geometry;
   core_->description = loaded->description;
@@ -151,14 +152,29 @@ InferenceEngine::InferenceEngine(const Napi::CallbackInfo& info) : ObjectWrap<In
   core_->pinned_staging = loaded->pinned_staging;
   busy_.assign(loaded->slots.size(), false);
 
-  completion_ = Completion::New(env, "endosynth:inference", 0, 1, this);
+  // Node destroys the function after its last release, or on its own when the environment is torn
+  // down (process exit, a worker thread ending) even while slot threads may still call it. Its
+  // finalizer therefore stops the slot threads (Node's rule: no thread may use the function once
+  // the finalizer returns) and records that it is gone, so the engine never releases it twice.
+  auto finalizer_core = std::make_unique<std::shared_ptr<EngineCore>>(core_);
+  completion_ = Completion::New(
+      env, "endosynth:inference", 0, 1, this,
+      [](Napi::Env, std::shared_ptr<EngineCore>* core, InferenceEngine*) {
+        std::unique_ptr<std::shared_ptr<EngineCore>> owned(core);
+        (*core)->completion_finalized = true;
+        (*core)->Shutdown();
+      },
+      finalizer_core.get());
+  finalizer_core.release();
   // Unreferenced while idle so that an engine alone never keeps the process alive; referenced
   // while frames are in flight so that their promises always settle.
   completion_.Unref(env);
   Completion completion = completion_;
   for (auto& slot : loaded->slots) {
     core_->workers.push_back(std::make_unique<SlotWorker>(std::move(slot), [completion](Job* job) mutable {
-      // Only fails once the function is released, which happens after every worker stopped.
+      // Fails only while the environment is torn down (the finalizer above is then waiting for this
+      // thread): JS is gone, and the job's JS references cannot be freed off the JS thread, so it
+      // is left to the process.
       completion.NonBlockingCall(job);
     }));
   }
@@ -166,10 +182,11 @@ InferenceEngine::InferenceEngine(const Napi::CallbackInfo& info) : ObjectWrap<In
 
 InferenceEngine::~InferenceEngine() {
   // Backstop for an engine nobody disposed. No frame can be in flight (each holds a reference to
-  // this object), so the slot threads are idle and stop at once.
+  // this object), so the slot threads are idle and stop at once. At environment teardown Node has
+  // already destroyed the completion function by the time this runs.
   if (!disposed_) {
     core_->Shutdown();
-    completion_.Release();
+    if (!core_->completion_finalized) completion_.Release();
   }
 }
 
@@ -243,7 +260,7 @@ Napi::Value InferenceEngine::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
   auto* worker = new EngineDisposeWorker(Value(), core_, [this](Napi::Env done_env) {
     dispose_done_ = true;
-    completion_.Release();
+    if (!core_->completion_finalized) completion_.Release();
     for (auto& waiter : dispose_waiters_) waiter.Resolve(done_env.Undefined());
     dispose_waiters_.clear();
   });

@@ -75,7 +75,16 @@ struct EngineCore {
   bool graphs = false;
   bool pinned_staging = false;
   std::vector<std::unique_ptr<SlotWorker>> workers;
+  // Set (on the JS thread) once Node has destroyed the completion thread-safe function: at
+  // environment teardown Node destroys it on its own, before the engine's finalizer runs, and a
+  // release after that would touch freed memory.
+  bool completion_finalized = false;
+  // Stops every slot thread; idempotent, and returns only once they are all gone, whichever thread
+  // calls it (the dispose worker and the completion finalizer may both do so at teardown).
   void Shutdown();
+
+ private:
+  std::mutex shutdown_mutex_;
 };
 
 class InferenceEngine : public Napi::ObjectWrap<InferenceEngine> {
