@@ -358,8 +358,11 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
     throw TensorRtFailure("IOptimizationProfile::setDimensions", "TensorRT refused the optimization profile " + DimsText(frame), mark);
   }
 
+  // A stored cache TensorRT refuses (unreadable, or measured on a device whose properties differ,
+  // e.g. another MIG slice of the same GPU) only costs time: start an empty one instead, or the
+  // build would fail on every attempt because of a file that is rewritten only by a build.
   timing_cache.reset(config->createTimingCache(options.timing_cache.data(), options.timing_cache.size()));
-  if (!timing_cache && !options.timing_cache.empty()) {
+  if (!options.timing_cache.empty() && (!timing_cache || !config->setTimingCache(*timing_cache, false))) {
     TensorRtLog().Push(LogSeverity::kWarning, "endosynth", "the timing cache was rejected by TensorRT; starting an empty one");
     timing_cache.reset(config->createTimingCache(nullptr, 0));
   }

@@ -84,6 +84,20 @@ class TensorRtSlot final : public SlotExecutor {
   void AttachThread() override { CheckCuda(cudaSetDevice(model_->device), "cudaSetDevice"); }
 
   SlotTimings Run(const SlotRequest& request) override {
+    try {
+      return Enqueue(request);
+    } catch (...) {
+      // Copies already queued may still read the caller's frame or write its `out` (pinned
+      // memory, by DMA): they must be over before the failure settles the request and the caller
+      // reuses or frees those buffers.
+      cudaStreamSynchronize(stream_.get());
+      cudaGetLastError();
+      throw;
+    }
+  }
+
+ private:
+  SlotTimings Enqueue(const SlotRequest& request) {
     SlotTimings timings;
     cudaStream_t stream = stream_.get();
     const auto copy_start = std::chrono::steady_clock::now();
@@ -121,7 +135,6 @@ class TensorRtSlot final : public SlotExecutor {
     return timings;
   }
 
- private:
   static double MsSince(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
