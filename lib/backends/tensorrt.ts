@@ -436,7 +436,16 @@ export class TensorRTSession implements BackendSession {
     const { native, pool } = await this.engineFor(geometry);
     this.throwIfDisposed();
     const slot = await pool.acquire();
-    const task = native.run(slot, checked.data, out);
+    let task: Promise<NativeTimings>;
+    try {
+      // dispose() may have begun while this frame waited for its slot; it only waits for frames
+      // already started, and goes on to dispose the engine and detach the pinned buffers.
+      this.throwIfDisposed();
+      task = native.run(slot, checked.data, out);
+    } catch (error) {
+      pool.release(slot);
+      throw mapNativeError(error, SESSION_NAME);
+    }
     this.running.add(task);
     try {
       const timings = await task;
@@ -597,6 +606,9 @@ function cachedEngineProvider(addon: NativeAddon, options: CheckedOptions, ident
     );
     const cancel = () => job.cancel();
     signal.addEventListener("abort", cancel, { once: true });
+    // An abort while the timing cache was read came before the listener: the build must stop too,
+    // or dispose() would wait for it to finish.
+    if (signal.aborted) cancel();
     let built: { plan: Uint8Array; timingCache: Uint8Array };
     try {
       built = await job.promise;
@@ -607,8 +619,16 @@ function cachedEngineProvider(addon: NativeAddon, options: CheckedOptions, ident
       mirrorNativeLog(addon);
     }
     onProgress({ phase: "saving TensorRT engine", fraction: 1, detail: path });
-    await writePlanFile(path, fields, built.plan);
-    if (built.timingCache.byteLength > 0) await writeTimingCache(timingPath, identity, built.timingCache);
+    try {
+      await writePlanFile(path, fields, built.plan);
+      if (built.timingCache.byteLength > 0) await writeTimingCache(timingPath, identity, built.timingCache);
+    } catch (error) {
+      // The engine is built: a cache that cannot be written (disk full, read-only) costs the next
+      // session a rebuild, not this one the engine it waited minutes for.
+      const reason = error instanceof Error ? error.message : String(error);
+      debug("could not cache the TensorRT engine at %s: %s", path, reason);
+      onProgress({ phase: "saving TensorRT engine", fraction: 1, detail: `not cached: ${reason}` });
+    }
     try {
       return await load(built.plan);
     } catch (error) {
