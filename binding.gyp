@@ -15,7 +15,7 @@
     {
       "target_name": "endosynth",
       "sources": ["<!@(node -p \"require('./native/sources.json').sources.join(' ')\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-fexceptions", "-frtti", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra", "-isystem", "<(node_addon_api)"],
