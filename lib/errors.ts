@@ -50,7 +50,7 @@ export class InputError extends EndosynthError {
   }
 }
 
-/** A file is truncated, corrupt, or not in the format it claims (npy, npz, zip, image, ONNX). */
+/** A file cannot be read, is truncated or corrupt, or is not in the format it claims (npy, npz, zip, image, ONNX). */
 export class FileFormatError extends EndosynthError {
   constructor(message: string, context?: ErrorContext) {
     super("ERR_ENDOSYNTH_FILE_FORMAT", message, context);

@@ -18,6 +18,7 @@ import { constants as bufferConstants } from "node:buffer";
 import { CheckpointError } from "../errors.js";
 import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
 import { DTYPES, size, type DType, type NdArray } from "../ndarray/ndarray.js";
+import { unreadableReason } from "../io/read_file.js";
 import { isLegacyTorch, isZip, openPth, readTorchTensor, TorchTensor, type ByteOrder } from "./pth.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
 import type { HalfPrecision } from "./tensor_data.js";
@@ -135,9 +136,7 @@ async function readWholeFile(path: string): Promise<Uint8Array> {
   try {
     handle = await open(path, "r");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    throw new CheckpointError(`Checkpoint file ${path} cannot be opened: ${reason}`, { file: path, cause: error });
+    throw new CheckpointError(`Checkpoint file ${path} cannot be opened: ${unreadableReason(error)}`, { file: path, cause: error });
   }
   try {
     const stats = await handle.stat();

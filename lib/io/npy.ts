@@ -15,7 +15,6 @@
  * ```
  * @module
  */
-import { readFileSync } from "node:fs";
 import { FileFormatError, InputError } from "../errors.js";
 import { assertOneOf, assertOptions, invalidParameter } from "../is.js";
 import { decodeFloat16, encodeFloat16 } from "../ndarray/float16.js";
@@ -29,6 +28,7 @@ import {
   validateNdArray,
 } from "../ndarray/ndarray.js";
 import { writeFileAtomicSync } from "./atomic.js";
+import { readFileBytes } from "./read_file.js";
 
 /** Options of the `.npy`/`.npz` readers. */
 export interface ReadNpyOptions {
@@ -304,10 +304,10 @@ export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: Re
 /**
  * Reads a `.npy` file.
  * @param input a path, or the file's bytes.
- * @throws {FileFormatError} see {@link parseNpy}.
+ * @throws {FileFormatError} when the file cannot be read (naming it), and see {@link parseNpy}.
  */
 export function readNpy(input: string | Uint8Array, options?: ReadNpyOptions): NdArray {
-  if (typeof input === "string") return parseNpy(readFileSync(input), { file: input }, options);
+  if (typeof input === "string") return parseNpy(readFileBytes(input), { file: input }, options);
   if (input instanceof Uint8Array) return parseNpy(input, {}, options);
   throw invalidParameter("input", "a path or a Uint8Array", input);
 }

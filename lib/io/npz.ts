@@ -13,10 +13,10 @@
  * ```
  * @module
  */
-import { readFileSync } from "node:fs";
 import { assertOptions, invalidParameter } from "../is.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import { encodeNpy, parseNpy, type ReadNpyOptions } from "./npy.js";
+import { readFileBytes } from "./read_file.js";
 import { openZip, readZipEntry, ZipWriter } from "./zip.js";
 
 /** Options of {@link writeNpz}. */
@@ -34,14 +34,15 @@ const MEMBER_ALIGN = 64;
  * Members that are not `.npy` files are skipped: they cannot be arrays.
  *
  * @param input a path, or the archive's bytes.
- * @throws {FileFormatError} naming the file and the member, for a broken archive or array.
+ * @throws {FileFormatError} naming the file (and the member), for a file that cannot be read, a
+ * broken archive or array.
  */
 export function readNpz(input: string | Uint8Array, options?: ReadNpyOptions): Record<string, NdArray> {
   assertOptions("options", options as unknown, ["float16"]);
   let bytes: Uint8Array;
   let file: string | undefined;
   if (typeof input === "string") {
-    bytes = readFileSync(input);
+    bytes = readFileBytes(input);
     file = input;
   } else if (input instanceof Uint8Array) {
     bytes = input;

@@ -258,6 +258,15 @@ test("a garbled header dict: FileFormatError quoting it", (t) => {
   headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, }", data), /expected a tuple of integers for 'shape' but found undefined/);
 });
 
+test("a missing file or a folder: FileFormatError naming the file and why", (t) => {
+  const dir = tempDir(t);
+  const missing = join(dir, "missing.npy");
+  const error = t.throws(() => readNpy(missing), { instanceOf: FileFormatError });
+  t.is(error.file, missing);
+  t.is(error.message, `${missing}: cannot read the file: no such file`);
+  t.throws(() => readNpy(dir), { instanceOf: FileFormatError, message: `${dir}: cannot read the file: it is a folder, not a file` });
+});
+
 test("writing an invalid array or a dtype numpy lacks: InputError, and no file", (t) => {
   const dir = tempDir(t);
   const path = join(dir, "x.npy");

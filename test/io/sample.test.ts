@@ -80,6 +80,13 @@ test("a missing key: FileFormatError naming file, key and what was found", (t) =
   t.is(error.message, `${path}: missing key "seg": an EndoSynth sample holds rgb, depth and seg (found: rgb, depth)`);
 });
 
+test("a missing sample file: FileFormatError naming the file, as for a broken one", (t) => {
+  const path = join(tempDir(t), "000000.npz");
+  const error = t.throws(() => readSample(path), { instanceOf: FileFormatError });
+  t.is(error.file, path);
+  t.is(error.message, `${path}: cannot read the file: no such file`);
+});
+
 test("a wrong dtype: FileFormatError naming file, key, expected and actual", (t) => {
   const path = brokenSample(tempDir(t), { depth: ndarray(new Float32Array(1080 * 1920), [1080, 1920]) });
   const error = t.throws(() => readSample(path), { instanceOf: FileFormatError });
