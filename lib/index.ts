@@ -19,7 +19,7 @@ export {
 } from "./errors.js";
 
 // Arrays
-export { copy, type DType, DTYPES, type DTypeData, expectArray, formatShape, ITEM_SIZE, type NdArray, ndarray, reshape, size, type TypedArray, validateNdArray, zeros } from "./ndarray/ndarray.js";
+export { copy, type DType, DTYPES, type DTypeData, expectArray, formatShape, HALF_PRECISIONS, type HalfPrecision, ITEM_SIZE, type NdArray, ndarray, reshape, size, type TypedArray, validateNdArray, zeros } from "./ndarray/ndarray.js";
 export { decodeBfloat16, decodeFloat16, encodeFloat16, roundFloat16 } from "./ndarray/float16.js";
 export { type ImageDataLike, type ImageInput, MAX_IMAGE_SIDE, type SharpRawImage, toImageArray } from "./ndarray/convert.js";
 
@@ -55,7 +55,6 @@ export {
   type Checkpoint,
   type CheckpointFormat,
   type CheckpointInfo,
-  type HalfPrecision,
   type ReadStateDictFromBytesOptions,
   type ReadStateDictOptions,
   readStateDict,

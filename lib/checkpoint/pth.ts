@@ -12,9 +12,9 @@
  */
 import { CheckpointError, FileFormatError } from "../errors.js";
 import { openZip, readZipEntry, type ZipArchive } from "../io/zip.js";
-import { ITEM_SIZE, type DType } from "../ndarray/ndarray.js";
+import { ITEM_SIZE, type DType, type HalfPrecision } from "../ndarray/ndarray.js";
 import { unpickle, type PickleGlobal } from "./pickle.js";
-import { layoutByteEnd, tensorFromStorage, type HalfPrecision, type TensorData, type TensorLayout } from "./tensor_data.js";
+import { layoutByteEnd, tensorFromStorage, type TensorData, type TensorLayout } from "./tensor_data.js";
 
 /** Byte order of a checkpoint's storages. */
 export type ByteOrder = "little" | "big";

@@ -7,7 +7,8 @@
  */
 import { CheckpointError } from "../errors.js";
 import { ITEM_SIZE, isShape, size, type DType, type NdArray } from "../ndarray/ndarray.js";
-import { contiguousStrides, tensorFromStorage, type HalfPrecision } from "./tensor_data.js";
+import type { HalfPrecision } from "../ndarray/ndarray.js";
+import { contiguousStrides, tensorFromStorage } from "./tensor_data.js";
 
 /** What a safetensors file holds. */
 export interface SafetensorsContents {

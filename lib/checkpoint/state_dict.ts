@@ -17,13 +17,10 @@ import { open } from "node:fs/promises";
 import { constants as bufferConstants } from "node:buffer";
 import { CheckpointError } from "../errors.js";
 import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
-import { DTYPES, size, type DType, type NdArray } from "../ndarray/ndarray.js";
+import { DTYPES, HALF_PRECISIONS, size, type DType, type HalfPrecision, type NdArray } from "../ndarray/ndarray.js";
 import { unreadableReason } from "../io/read_file.js";
 import { isLegacyTorch, isZip, openPth, readTorchTensor, TorchTensor, type ByteOrder } from "./pth.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
-import type { HalfPrecision } from "./tensor_data.js";
-
-export type { HalfPrecision } from "./tensor_data.js";
 
 /** A model's weights by parameter name, in the checkpoint's order. */
 export type StateDict = Map<string, NdArray>;
@@ -90,7 +87,6 @@ export interface ReadStateDictFromBytesOptions extends ReadStateDictOptions {
 }
 
 const OPTION_NAMES = ["halfPrecision"] as const;
-const HALF_PRECISIONS: readonly HalfPrecision[] = ["decoded", "raw"];
 const READ_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /**

@@ -6,13 +6,7 @@
  * @module
  */
 import { decodeBfloat16, decodeFloat16 } from "../ndarray/float16.js";
-import { ITEM_SIZE, size, type DType, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
-
-/**
- * How float16 and bfloat16 tensors are handed out: `"decoded"` as exact float32 values (the
- * default, what arithmetic wants), `"raw"` as their 16-bit patterns (zero copy where possible).
- */
-export type HalfPrecision = "decoded" | "raw";
+import { ITEM_SIZE, size, type DType, type HalfPrecision, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
 
 /** Where a tensor lies in its storage, in elements (as torch records it). */
 export interface TensorLayout {

@@ -5,7 +5,7 @@
  * little-, big- or native-endian spelling; C and Fortran order (Fortran arrays are transposed to C
  * order). Little-endian C-order data is not copied when its offset suits the element type: the
  * array is a view of the bytes given (so it keeps them alive). float16 is decoded to a
- * `Float32Array` by default, dtype still `"float16"`; `{ float16: "raw" }` keeps the 16-bit patterns.
+ * `Float32Array` by default, dtype still `"float16"`; `{ halfPrecision: "raw" }` keeps the 16-bit patterns.
  *
  * @example
  * ```ts
@@ -21,6 +21,8 @@ import { decodeFloat16, encodeFloat16 } from "../ndarray/float16.js";
 import {
   type DType,
   formatShape,
+  HALF_PRECISIONS,
+  type HalfPrecision,
   ITEM_SIZE,
   type NdArray,
   size,
@@ -33,10 +35,10 @@ import { readFileBytes } from "./read_file.js";
 /** Options of the `.npy`/`.npz` readers. */
 export interface ReadNpyOptions {
   /**
-   * How float16 arrays come back: `"decode"` (default) as a `Float32Array` of the exact values,
+   * How float16 arrays come back: `"decoded"` (default) as a `Float32Array` of the exact values,
    * `"raw"` as the `Uint16Array` of their bit patterns. The dtype stays `"float16"` either way.
    */
-  float16?: "decode" | "raw";
+  halfPrecision?: HalfPrecision;
 }
 
 /** Where bytes came from, for error messages: the file and, inside an archive, the member. */
@@ -277,9 +279,9 @@ function fortranToC<T extends StorageArray>(data: T, shape: readonly number[]): 
  */
 export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: ReadNpyOptions): NdArray {
   if (!(bytes instanceof Uint8Array)) throw invalidParameter("bytes", "a Uint8Array", bytes);
-  assertOptions("options", options as unknown, ["float16"]);
-  const float16 = options?.float16 ?? "decode";
-  assertOneOf("options.float16", float16, ["decode", "raw"]);
+  assertOptions("options", options as unknown, ["halfPrecision"]);
+  const halfPrecision = options?.halfPrecision ?? "decoded";
+  assertOneOf("options.halfPrecision", halfPrecision, HALF_PRECISIONS);
   const { header, dataOffset } = readPreamble(bytes, source);
   const { dtype, littleEndian } = parseDescr(header.descr, source);
   if (header.shape.some((d) => d < 0)) throw npyError(`corrupt .npy header: negative dimension in shape ${formatShape(header.shape)}`, source);
@@ -297,7 +299,7 @@ export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: Re
   if (itemSize > 1 && littleEndian !== NATIVE_LITTLE_ENDIAN) raw = byteSwapped(raw, itemSize);
   let stored = storageView(raw, dtype, length);
   if (header.fortranOrder && header.shape.length > 1) stored = fortranToC(stored, header.shape);
-  const data = dtype === "float16" && float16 === "decode" ? decodeFloat16(stored as Uint16Array) : stored;
+  const data = dtype === "float16" && halfPrecision === "decoded" ? decodeFloat16(stored as Uint16Array) : stored;
   return { data: data as TypedArray, shape: header.shape, dtype };
 }
 

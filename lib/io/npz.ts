@@ -38,7 +38,7 @@ const MEMBER_ALIGN = 64;
  * broken archive or array.
  */
 export function readNpz(input: string | Uint8Array, options?: ReadNpyOptions): Record<string, NdArray> {
-  assertOptions("options", options as unknown, ["float16"]);
+  assertOptions("options", options as unknown, ["halfPrecision"]);
   let bytes: Uint8Array;
   let file: string | undefined;
   if (typeof input === "string") {

@@ -44,7 +44,7 @@ export type SegClass = (typeof SEG_CLASSES)[number];
 export interface EndoSynthSample {
   /** The image, uint8 H x W x 3, RGB. */
   rgb: NdArray<"uint8">;
-  /** Metric depth in metres, float16 H x W (decoded to a Float32Array unless read with `float16: "raw"`). */
+  /** Metric depth in metres, float16 H x W (decoded to a Float32Array unless read with `halfPrecision: "raw"`). */
   depth: NdArray<"float16">;
   /** Class index per pixel, uint8 H x W, values 0..6 ({@link SEG_CLASSES}). */
   seg: NdArray<"uint8">;

@@ -70,6 +70,17 @@ export interface DTypeData {
   float64: Float64Array;
 }
 
+/**
+ * How the readers ({@link readNpy}, {@link readSample}, {@link readStateDict}, ...) hand out float16
+ * and bfloat16 arrays: `"decoded"` (the default, what arithmetic wants) as a `Float32Array` of the
+ * exact values, `"raw"` as a `Uint16Array` of their bit patterns (zero copy where the file allows).
+ * The dtype stays the half-precision one either way.
+ */
+export type HalfPrecision = "decoded" | "raw";
+
+/** Every {@link HalfPrecision}. */
+export const HALF_PRECISIONS: readonly HalfPrecision[] = ["decoded", "raw"];
+
 /** Any typed array an {@link NdArray} can hold. */
 export type TypedArray = DTypeData[DType];
 

@@ -155,7 +155,7 @@ test("on a real EndoSynth sample, a 10 % overestimate gives AbsRel 0.1 and vanis
   // sample_a holds classes 0, 3 and 4.
   t.is(result.groups.anatomy!.pixels + result.groups.double_fenestrated_grasper!.pixels + result.groups.needle_driver!.pixels, gt.length);
   t.is(result.groups.cadiere_forceps!.pixels, 0);
-  const raw = readSample(fixture("utils", "sample_a.npz"), { float16: "raw" });
+  const raw = readSample(fixture("utils", "sample_a.npz"), { halfPrecision: "raw" });
   t.deepEqual(computeDepthMetrics(pred, raw.depth, { seg }), result);
 });
 

@@ -44,7 +44,7 @@ test("writing back every .npy fixture numpy wrote gives the same bytes", (t) => 
   t.true(files.length >= 17, `found ${files.length} .npy fixtures`);
   const dir = tempDir(t);
   for (const file of files) {
-    const array = readNpy(file, { float16: "raw" });
+    const array = readNpy(file, { halfPrecision: "raw" });
     const copy = join(dir, "copy.npy");
     writeNpy(copy, array);
     t.true(readFileSync(copy).equals(readFileSync(file)), relative(fixturesRoot, file));
@@ -126,7 +126,7 @@ test("float16 decodes to exact float32 values by default and to raw bits on requ
   t.is(decoded.dtype, "float16");
   t.true(decoded.data instanceof Float32Array);
   t.deepEqual(Array.from(decoded.data as Float32Array), [1, 0.333251953125, -2, Infinity, 2 ** -24]);
-  const raw = readNpy(bytes, { float16: "raw" });
+  const raw = readNpy(bytes, { halfPrecision: "raw" });
   t.is(raw.dtype, "float16");
   t.true(raw.data instanceof Uint16Array);
   t.deepEqual(Array.from(raw.data as Uint16Array), Array.from(bits));
@@ -279,5 +279,5 @@ test("writing an invalid array or a dtype numpy lacks: InputError, and no file",
 
 test("bad arguments: InputError", (t) => {
   t.throws(() => readNpy(42 as never), { instanceOf: InputError, message: /Expected a path or a Uint8Array for input but received 42/ });
-  t.throws(() => readNpy(new Uint8Array(0), { float16: "half" as never }), { instanceOf: InputError, message: /options\.float16/ });
+  t.throws(() => readNpy(new Uint8Array(0), { halfPrecision: "half" as never }), { instanceOf: InputError, message: /options\.halfPrecision/ });
 });

@@ -41,7 +41,7 @@ for (const name of ["sample_a", "sample_b"] as const) {
 
 test("our stored archive holds members byte-identical to numpy's, aligned so arrays are views of the file", (t) => {
   const file = fixture("utils", "sample_a.npz");
-  const arrays = readNpz(file, { float16: "raw" });
+  const arrays = readNpz(file, { halfPrecision: "raw" });
   const path = join(tempDir(t), "copy.npz");
   writeNpz(path, arrays);
   const ours = openZip(readFileSync(path));
@@ -51,7 +51,7 @@ test("our stored archive holds members byte-identical to numpy's, aligned so arr
     t.is(ours.entries.get(member)!.dataOffset % 64, 0);
   }
   const bytes = readFileSync(path);
-  const back = readNpz(bytes, { float16: "raw" });
+  const back = readNpz(bytes, { halfPrecision: "raw" });
   for (const key of ["rgb", "depth", "seg"]) t.is(back[key].data.buffer, bytes.buffer, key);
 });
 

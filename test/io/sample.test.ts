@@ -24,7 +24,7 @@ function tinySample(): EndoSynthSample {
 
 /** Writes the fixture sample with one array replaced (or removed), to make a broken file. */
 function brokenSample(dir: string, change: Record<string, NdArray | undefined>): string {
-  const arrays: Record<string, NdArray> = { ...readNpz(fixture("utils", "sample_a.npz"), { float16: "raw" }) };
+  const arrays: Record<string, NdArray> = { ...readNpz(fixture("utils", "sample_a.npz"), { halfPrecision: "raw" }) };
   for (const [key, array] of Object.entries(change)) {
     if (array === undefined) delete arrays[key];
     else arrays[key] = array;
@@ -52,7 +52,7 @@ for (const name of ["sample_a", "sample_b"]) {
 }
 
 test("reads from bytes, and raw float16 on request", (t) => {
-  const sample = readSample(readFileSync(fixture("utils", "sample_a.npz")), { float16: "raw" });
+  const sample = readSample(readFileSync(fixture("utils", "sample_a.npz")), { halfPrecision: "raw" });
   t.true(sample.depth.data instanceof Uint16Array);
 });
 

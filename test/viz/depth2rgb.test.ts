@@ -45,7 +45,7 @@ for (const [name, load] of DEPTHS) {
 
 test("raw float16 bits give the same colours as decoded float16 values", (t) => {
   const decoded = readSample(fixture("utils", "sample_b.npz")).depth;
-  const raw = readSample(fixture("utils", "sample_b.npz"), { float16: "raw" }).depth;
+  const raw = readSample(fixture("utils", "sample_b.npz"), { halfPrecision: "raw" }).depth;
   t.true(raw.data instanceof Uint16Array);
   t.deepEqual(depth2rgb(raw, 0.03, 0.15).data, depth2rgb(decoded, 0.03, 0.15).data);
 });
