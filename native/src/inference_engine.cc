@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "addon_data.h"
+#include "typed_array.h"
 
 namespace endosynth {
 
@@ -106,7 +107,7 @@ std::pair<void*, std::size_t> BufferOf(const Napi::Value& value, napi_typedarray
   if (array.ByteLength() != expected) {
     throw NativeFailure(FailureKind::kInput, "InferenceEngine.run", std::string(what) + " has " + std::to_string(array.ByteLength()) + " bytes but the engine needs " + std::to_string(expected));
   }
-  auto* bytes = static_cast<std::uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  std::uint8_t* bytes = TypedArrayBytes(array);
   return {bytes, array.ByteLength()};
 }
 

@@ -14,6 +14,7 @@
 #include "build_config.h"
 #include "native_error.h"
 #include "slot_executor.h"
+#include "typed_array.h"
 
 #if ENDOSYNTH_WITH_TENSORRT
 #include "cuda_support.h"
@@ -64,7 +65,7 @@ BuildOptions ParseOptions(const Napi::Object& options) {
   Napi::Value cache = options.Get("timingCache");
   if (cache.IsTypedArray()) {
     Napi::TypedArray array = cache.As<Napi::TypedArray>();
-    const auto* bytes = static_cast<const std::uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    const std::uint8_t* bytes = TypedArrayBytes(array);
     parsed.timing_cache.assign(bytes, bytes + array.ByteLength());
   }
   return parsed;

@@ -10,6 +10,7 @@
 #include "inference_engine.h"
 #include "native_error.h"
 #include "slot_executor.h"
+#include "typed_array.h"
 
 #if ENDOSYNTH_WITH_TENSORRT
 #include "cuda_support.h"
@@ -284,7 +285,7 @@ Napi::Value LoadEngineJs(const Napi::CallbackInfo& info) {
     throw ToJsError(env, failure);
   }
   Napi::TypedArray plan = info[0].As<Napi::TypedArray>();
-  const auto* bytes = static_cast<const std::uint8_t*>(plan.ArrayBuffer().Data()) + plan.ByteOffset();
+  const std::uint8_t* bytes = TypedArrayBytes(plan);
   const std::size_t length = plan.ByteLength();
 #if ENDOSYNTH_WITH_TENSORRT
   // The worker keeps `plan` referenced, so its bytes stay valid while the worker reads them.

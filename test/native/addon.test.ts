@@ -236,6 +236,16 @@ test("an engine runs frames on its slots and returns each frame's own result", a
   await engine.dispose();
 });
 
+test("an engine runs frames whose input and output live in SharedArrayBuffers", async (t) => {
+  const engine = await addon().testing.loadLoopbackEngine({ height: 2, width: 2, channels: 3, slots: 1 });
+  t.teardown(() => engine.dispose());
+  const shared = new SharedArrayBuffer(64);
+  const input = new Uint8Array(shared, 4, 12).map((_, i) => 20 + i);
+  const output = new Float32Array(new SharedArrayBuffer(32), 16, 4);
+  await engine.run(0, input, output);
+  t.deepEqual(Array.from(output), [0, 3, 6, 9].map((i) => 65536 * input[i]! + 256 * input[i + 1]! + input[i + 2]!));
+});
+
 test("an engine refuses a busy slot, a slot it does not have and buffers of the wrong size", async (t) => {
   const engine = await addon().testing.loadLoopbackEngine({ height: 4, width: 4, channels: 3, slots: 2, delayMs: 30 });
   const running = engine.run(0, new Uint8Array(48), new Float32Array(16));
