@@ -63,7 +63,7 @@ export interface PthArchive {
 }
 
 /** The storage classes torch pickles by name, and the element type each holds. */
-const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
+export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   FloatStorage: "float32", HalfStorage: "float16", BFloat16Storage: "bfloat16", DoubleStorage: "float64",
   LongStorage: "int64", IntStorage: "int32", ShortStorage: "int16", CharStorage: "int8",
   ByteStorage: "uint8", BoolStorage: "bool",

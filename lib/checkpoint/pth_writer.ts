@@ -22,7 +22,7 @@ import { ZipWriter } from "../io/zip.js";
 import { encodeFloat16 } from "../ndarray/float16.js";
 import { ITEM_SIZE, size, validateNdArray, type DType, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
 import { Pickler } from "./pickler.js";
-import type { ByteOrder } from "./pth.js";
+import { STORAGE_DTYPES, type ByteOrder } from "./pth.js";
 import { contiguousStrides, layoutByteEnd } from "./tensor_data.js";
 
 /** A tensor as a strided view of a storage, as torch saves `x.t()`, `x[1:]` or tied weights. */
@@ -66,10 +66,7 @@ export interface WritePthResult {
 }
 
 /** torch's storage class for each dtype it can save (torch has none for uint16/32/64). */
-const STORAGE_CLASSES: Partial<Record<DType, string>> = {
-  float32: "FloatStorage", float16: "HalfStorage", bfloat16: "BFloat16Storage", float64: "DoubleStorage",
-  int64: "LongStorage", int32: "IntStorage", int16: "ShortStorage", int8: "CharStorage", uint8: "ByteStorage", bool: "BoolStorage",
-};
+const STORAGE_CLASSES: Partial<Record<DType, string>> = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([name, dtype]) => [dtype, name]));
 
 const STORAGE_ALIGNMENT = 64;
 const FORMAT_VERSION = "3\n";

@@ -6,7 +6,7 @@
  * @module
  */
 import { decodeBfloat16, decodeFloat16 } from "../ndarray/float16.js";
-import { ITEM_SIZE, size, type DType, type HalfPrecision, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
+import { ITEM_SIZE, size, STORED_ARRAYS, type DType, type HalfPrecision, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
 
 /** Where a tensor lies in its storage, in elements (as torch records it). */
 export interface TensorLayout {
@@ -37,13 +37,6 @@ export interface TensorData {
 }
 
 type RawConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArray;
-
-/** The typed array that holds each dtype's bytes as stored (halves as their 16-bit patterns). */
-const RAW_CONSTRUCTORS: Readonly<Record<DType, RawConstructor>> = {
-  bool: Uint8Array, uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
-  uint32: Uint32Array, int32: Int32Array, int64: BigInt64Array, uint64: BigUint64Array,
-  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array,
-};
 
 /** The strides of a C-contiguous tensor of this shape. */
 export function contiguousStrides(shape: readonly number[]): number[] {
@@ -86,7 +79,7 @@ export function tensorFromStorage(storage: Uint8Array, layout: TensorLayout, opt
   const start = offset * itemSize;
   const contiguous = isContiguous(shape, stride);
   const swap = options.bigEndian && itemSize > 1;
-  const RawArray = RAW_CONSTRUCTORS[dtype];
+  const RawArray: RawConstructor = STORED_ARRAYS[dtype];
   let raw: TypedArray;
   let copied: boolean;
   if (contiguous && !swap && (storage.byteOffset + start) % itemSize === 0) {

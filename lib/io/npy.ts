@@ -26,6 +26,8 @@ import {
   ITEM_SIZE,
   type NdArray,
   size,
+  STORED_ARRAYS,
+  type StoredArray,
   type TypedArray,
   validateNdArray,
 } from "../ndarray/ndarray.js";
@@ -71,15 +73,6 @@ const CODE_OF_DTYPE: Readonly<Partial<Record<DType, string>>> = {
   bool: "|b1", uint8: "|u1", int8: "|i1", uint16: "<u2", int16: "<i2", uint32: "<u4", int32: "<i4",
   uint64: "<u8", int64: "<i8", float16: "<f2", float32: "<f4", float64: "<f8",
 };
-
-/** Typed array that holds the stored (undecoded) elements of each dtype. */
-const STORAGE = {
-  bool: Uint8Array, uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
-  uint32: Uint32Array, int32: Int32Array, uint64: BigUint64Array, int64: BigInt64Array,
-  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array,
-} as const;
-
-type StorageArray = InstanceType<(typeof STORAGE)[DType]>;
 
 const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -226,8 +219,8 @@ function readPreamble(bytes: Uint8Array, source: NpySource): { header: Header; d
 }
 
 /** A typed view of `bytes` when aligned for the element type, otherwise of an aligned copy. */
-function storageView(bytes: Uint8Array, dtype: DType, length: number): StorageArray {
-  const Storage = STORAGE[dtype];
+function storageView(bytes: Uint8Array, dtype: DType, length: number): StoredArray {
+  const Storage = STORED_ARRAYS[dtype];
   const itemSize = ITEM_SIZE[dtype];
   const aligned = bytes.byteOffset % itemSize === 0 ? bytes : bytes.slice();
   return new Storage(aligned.buffer as ArrayBuffer, aligned.byteOffset, length);
@@ -242,7 +235,7 @@ function byteSwapped(bytes: Uint8Array, itemSize: number): Uint8Array {
 }
 
 /** Reorders Fortran-order (column-major) elements into C order. */
-function fortranToC<T extends StorageArray>(data: T, shape: readonly number[]): T {
+function fortranToC<T extends StoredArray>(data: T, shape: readonly number[]): T {
   const out = new (data.constructor as new (length: number) => T)(data.length);
   const rank = shape.length;
   // Fortran strides, in elements: the first axis varies fastest.

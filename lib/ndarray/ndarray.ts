@@ -106,6 +106,20 @@ const CONSTRUCTORS = {
   float16: Float32Array, bfloat16: Float32Array, float32: Float32Array, float64: Float64Array,
 } as const;
 
+/**
+ * The typed array that holds each dtype's elements as files store them, for readers that view a
+ * file's bytes in place: float16 and bfloat16 as their 16-bit patterns, decoded afterwards.
+ * @internal
+ */
+export const STORED_ARRAYS = {
+  bool: Uint8Array, uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array,
+  uint32: Uint32Array, int32: Int32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  float16: Uint16Array, bfloat16: Uint16Array, float32: Float32Array, float64: Float64Array,
+} as const;
+
+/** One of the {@link STORED_ARRAYS}. @internal */
+export type StoredArray = InstanceType<(typeof STORED_ARRAYS)[DType]>;
+
 /** Number of elements of a shape (1 for a scalar). */
 export function size(shape: readonly number[]): number {
   let n = 1;
