@@ -47,7 +47,7 @@
  */
 import { InputError } from "../errors.js";
 import { assertOneOf, assertOptions, invalidParameter, isFiniteNumber } from "../is.js";
-import { SEG_CLASSES } from "../io/sample.js";
+import { assertSegClasses, SEG_CLASSES } from "../io/sample.js";
 import { decodeFloat16 } from "../ndarray/float16.js";
 import { expectArray, formatShape, type NdArray } from "../ndarray/ndarray.js";
 
@@ -325,18 +325,6 @@ function groupMetrics(sums: Float64Array, classes: readonly number[]): GroupMetr
   return { pixels, metric: metricValues(total, METRIC_BLOCK, pixels), aligned: metricValues(total, ALIGNED_BLOCK, pixels) };
 }
 
-function checkClasses(seg: Uint8Array, width: number): void {
-  let highest = 0;
-  for (let i = 0; i < seg.length; i++) highest = seg[i] > highest ? seg[i] : highest;
-  if (highest < CLASS_COUNT) return;
-  const at = seg.findIndex((value) => value >= CLASS_COUNT);
-  const row = Math.floor(at / width);
-  throw new InputError(
-    `Expected class indices 0..${CLASS_COUNT - 1} in options.seg but received ${seg[at]} at [${row}, ${at - row * width}]`,
-    { key: "options.seg" },
-  );
-}
-
 /**
  * Computes every metric of one prediction, overall and (with `seg`) per class group.
  *
@@ -354,11 +342,11 @@ export function computeDepthMetrics(prediction: NdArray<"float32">, groundTruth:
   if (options?.seg !== undefined) {
     const segArray = expectArray(options.seg, "options.seg", "uint8", [-1, -1]);
     checkSameShape("options.seg", segArray, gtArray);
+    assertSegClasses(segArray, "options.seg");
     seg = segArray.data;
   }
   const pixels: Pixels = { pred: predArray.data, gt: groundTruthValues(gtArray), seg, maxDepth };
 
-  if (seg) checkClasses(seg, gtArray.shape[1]);
   let nonFiniteGt = 0;
   let nonFinitePred = 0;
   let validCount = 0;

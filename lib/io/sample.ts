@@ -22,7 +22,7 @@
  */
 import { EndosynthError, FileFormatError, InputError } from "../errors.js";
 import { assertOptions, invalidParameter } from "../is.js";
-import { type DType, formatShape, type NdArray, validateNdArray } from "../ndarray/ndarray.js";
+import { type DType, formatPixel, formatShape, type NdArray, validateNdArray } from "../ndarray/ndarray.js";
 import type { ReadNpyOptions } from "./npy.js";
 import { readNpz, writeNpz } from "./npz.js";
 
@@ -115,13 +115,24 @@ function checkSample(arrays: Record<string, unknown>, complain: Complaint): Endo
   }
   const bad = firstOutOfRangeClass(seg.data);
   if (bad >= 0) {
-    const row = Math.floor(bad / width);
-    throw complain(
-      `seg holds class ${seg.data[bad]} at [${row}, ${bad - row * width}], expected class indices 0..${SEG_CLASSES.length - 1}`,
-      "seg",
-    );
+    throw complain(`seg holds class ${seg.data[bad]} at ${formatPixel(bad, width)}, expected class indices 0..${SEG_CLASSES.length - 1}`, "seg");
   }
   return { rgb, depth, seg };
+}
+
+/**
+ * Checks that every value of a seg map [H, W] is a class index of {@link SEG_CLASSES}.
+ * @param name what to call the map in the message, e.g. `"options.seg"`.
+ * @throws {InputError} naming the first bad value and its position.
+ * @internal
+ */
+export function assertSegClasses(seg: NdArray<"uint8">, name: string): void {
+  const bad = firstOutOfRangeClass(seg.data);
+  if (bad < 0) return;
+  throw new InputError(
+    `Expected class indices 0..${SEG_CLASSES.length - 1} in ${name} but received ${seg.data[bad]} at ${formatPixel(bad, seg.shape[1])}`,
+    { key: name },
+  );
 }
 
 /**

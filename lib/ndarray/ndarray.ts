@@ -231,6 +231,12 @@ export function copy<D extends DType>(array: NdArray<D>): NdArray<D> {
   return { data: array.data.slice() as DTypeData[D], shape: [...array.shape], dtype: array.dtype };
 }
 
+/** Where the element at C-order `index` of an [H, W] map lies, for messages: `[row, column]`. */
+export function formatPixel(index: number, width: number): string {
+  const row = Math.floor(index / width);
+  return `[${row}, ${index - row * width}]`;
+}
+
 /** Shape as NumPy prints it, for messages: `(1080, 1920, 3)`. */
 export function formatShape(shape: readonly number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;

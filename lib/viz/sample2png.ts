@@ -9,7 +9,7 @@ import { assertIntegerInRange, assertOptions } from "../is.js";
 import { writeImage } from "../io/image.js";
 import { type EndoSynthSample, validateSample } from "../io/sample.js";
 import { float16Table } from "../ndarray/float16.js";
-import type { NdArray } from "../ndarray/ndarray.js";
+import { formatPixel, type NdArray } from "../ndarray/ndarray.js";
 import { SET2_COLORS } from "./colormaps.js";
 import { colorIndices, paintSpectral } from "./depth2rgb.js";
 
@@ -45,10 +45,8 @@ function depthRange(depth: NdArray): [number, number] {
   for (let i = 0; i < depth.data.length; i++) {
     const value = bits ? values[bits[i]] : values[i];
     if (!Number.isFinite(value)) {
-      const width = depth.shape[1];
-      const row = Math.floor(i / width);
       throw new InputError(
-        `Expected finite depth values in sample.depth (its min and max set the colour scale) but received ${value} at [${row}, ${i - row * width}]`,
+        `Expected finite depth values in sample.depth (its min and max set the colour scale) but received ${value} at ${formatPixel(i, depth.shape[1])}`,
         { key: "depth" },
       );
     }

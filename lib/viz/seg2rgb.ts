@@ -4,29 +4,12 @@
  * (0) is black.
  * @module
  */
-import { InputError } from "../errors.js";
-import { firstOutOfRangeClass, SEG_CLASSES } from "../io/sample.js";
+import { assertSegClasses } from "../io/sample.js";
 import { expectArray, type NdArray } from "../ndarray/ndarray.js";
 import { SET2_COLORS } from "./colormaps.js";
 
 /** `(SET2_COLORS * 255).astype(uint8)`, row `c - 1` for class `c`. */
 export const SET2_UINT8: Uint8Array = Uint8Array.from(SET2_COLORS, (value) => Math.trunc(value * 255));
-
-/**
- * Checks that every value of a seg map is a class index of {@link SEG_CLASSES}.
- * @throws {InputError} naming the first bad value and its position.
- * @internal
- */
-export function assertSegClasses(seg: NdArray<"uint8">, name: string): void {
-  const bad = firstOutOfRangeClass(seg.data);
-  if (bad < 0) return;
-  const width = seg.shape[1];
-  const row = Math.floor(bad / width);
-  throw new InputError(
-    `Expected class indices 0..${SEG_CLASSES.length - 1} in ${name} but received ${seg.data[bad]} at [${row}, ${bad - row * width}]`,
-    { key: name },
-  );
-}
 
 /**
  * Colours a segmentation map: uint8 [H, W, 3], background black, class `c` in Set2 colour `c - 1`.
