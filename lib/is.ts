@@ -25,10 +25,6 @@ export function invalidParameter(name: string, expected: string, actual: unknown
   return new InputError(`Expected ${expected} for ${name} but received ${describe(actual)}`, { key: name });
 }
 
-export function isDefined<T>(value: T | undefined | null): value is T {
-  return value !== undefined && value !== null;
-}
-
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
@@ -63,6 +59,14 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
   if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
     throw invalidParameter(name, `one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`, value);
   }
+}
+
+export function assertFunction(name: string, value: unknown): asserts value is (...args: never[]) => unknown {
+  if (typeof value !== "function") throw invalidParameter(name, "a function", value);
+}
+
+export function assertAbortSignal(name: string, value: unknown): asserts value is AbortSignal {
+  if (!(value instanceof AbortSignal)) throw invalidParameter(name, "an AbortSignal", value);
 }
 
 export function assertPlainObject(name: string, value: unknown): asserts value is Record<string, unknown> {

@@ -22,7 +22,7 @@ import { sha256File } from "./cache/file_hash.js";
 import { cachedConversion } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
 import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
-import { assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
+import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
 import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
@@ -190,12 +190,8 @@ function validateLoad(name: unknown, options: LoadOptions): asserts name is Mode
   if (options.cacheDir !== undefined) assertString("options.cacheDir", options.cacheDir);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, 1024);
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
-  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
-    throw invalidParameter("options.onProgress", "a function", options.onProgress);
-  }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw invalidParameter("options.signal", "an AbortSignal", options.signal);
-  }
+  if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
+  if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);
   assertOptions("options.tensorrt", options.tensorrt, TENSORRT_OPTIONS);
 }
 

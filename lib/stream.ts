@@ -14,7 +14,7 @@
  * @module
  */
 import { AbortError, InputError } from "./errors.js";
-import { assertIntegerInRange, assertOptions, describe } from "./is.js";
+import { assertAbortSignal, assertIntegerInRange, assertOptions, describe } from "./is.js";
 import type { NdArray } from "./ndarray/ndarray.js";
 
 /** What {@link streamDepth} needs of a model: the lead's `Model` satisfies it. */
@@ -137,6 +137,7 @@ export async function* streamDepth<T extends StreamSource>(
   const inflight = options?.inflight ?? 2;
   assertIntegerInRange("options.inflight", inflight, 1, 64);
   const signal = options?.signal;
+  if (signal !== undefined) assertAbortSignal("options.signal", signal);
   if (typeof model?.infer !== "function") {
     throw new InputError(`Expected a model with an infer() method for model but received ${describe(model)}`, { key: "model" });
   }

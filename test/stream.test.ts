@@ -179,11 +179,15 @@ test("objects carrying a frame pass their other properties through", async (t) =
   t.is(results[2].frame, items[2].frame);
 });
 
-test("bad calls are refused: inflight out of range, frames not iterable, an item that is not a frame", async (t) => {
+test("bad calls are refused: inflight out of range, a signal that is not an AbortSignal, frames not iterable, an item that is not a frame", async (t) => {
   const model = new StandInModel(() => 1);
   await t.throwsAsync(() => streamDepth(model, [frame(0)], { inflight: 0 }).next(), {
     instanceOf: InputError,
     message: "Expected an integer between 1 and 64 for options.inflight but received 0",
+  });
+  await t.throwsAsync(() => streamDepth(model, [frame(0)], { signal: {} as never }).next(), {
+    instanceOf: InputError,
+    message: "Expected an AbortSignal for options.signal but received an object",
   });
   await t.throwsAsync(() => streamDepth(model, 42 as never).next(), {
     instanceOf: InputError,

@@ -21,7 +21,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { AbortError, EndosynthError, FileFormatError, InputError } from "../errors.js";
-import { assertOptions, assertString, invalidParameter, isInteger } from "../is.js";
+import { assertAbortSignal, assertFunction, assertOptions, assertString, invalidParameter, isInteger } from "../is.js";
 import { writeNpy } from "../io/npy.js";
 import { readSample } from "../io/sample.js";
 import type { NdArray } from "../ndarray/ndarray.js";
@@ -278,6 +278,8 @@ function plan(dataset: string, options: EvaluateDatasetOptions): Plan {
   if (options === undefined) throw invalidParameter("options", "an object with output", options);
   const settings = checkSettings(options);
   assertString("options.output", options.output);
+  if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
+  if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);
   const output = options.output;
   rowsFormatOf(output);
   const samples = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });

@@ -11,7 +11,7 @@
  * @module
  */
 import { AbortError, CheckpointError, InputError } from "../errors.js";
-import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
+import { assertAbortSignal, assertFunction, assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
 import type { ProgressCallback } from "../backends/backend.js";
 import { readStateDict } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
@@ -101,12 +101,8 @@ function validate(options: ConvertOptions): void {
   }
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
   if (options.precision !== undefined) assertOneOf("options.precision", options.precision, ["fp32", "fp16"] as const);
-  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
-    throw invalidParameter("options.onProgress", "a function", options.onProgress);
-  }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw invalidParameter("options.signal", "an AbortSignal", options.signal);
-  }
+  if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
+  if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -248,6 +248,21 @@ test("a missing dataset, an empty folder and an empty list are refused with what
   await t.throwsAsync(() => evaluateDataset([...standIns(truths), standIns(truths)[0]], join(dir, "data"), { output: join(dir, "x.csv") }), { instanceOf: InputError, message: "Model scaled is listed twice: each model is evaluated once" });
 });
 
+test("a progress callback that is not a function or a signal that is not an AbortSignal: InputError, and no file", async (t) => {
+  const dir = tempDir(t);
+  const truths = makeDataset(join(dir, "data"), 1);
+  const output = join(dir, "eval.csv");
+  await t.throwsAsync(() => evaluateDataset(standIns(truths), join(dir, "data"), { output, onProgress: 5 as never }), {
+    instanceOf: InputError,
+    message: "Expected a function for options.onProgress but received 5",
+  });
+  await t.throwsAsync(() => evaluateDataset(standIns(truths), join(dir, "data"), { output, signal: "stop" as never }), {
+    instanceOf: InputError,
+    message: 'Expected an AbortSignal for options.signal but received "stop"',
+  });
+  t.deepEqual(readdirSync(dir), ["data"]);
+});
+
 test("a model whose runtime fails ends the run; the rows written before it stay", async (t) => {
   const dir = tempDir(t);
   const truths = makeDataset(dir, 4);
