@@ -50,7 +50,8 @@ export interface LoadOptions {
   /**
    * Channel order of the frames you will pass. `"rgb"` (default) reproduces the reference wrapper
    * given an RGB array, which hands the network B, G, R; `"bgr"` is for frames already in the order
-   * the network should see (an OpenCV BGR frame), which are then passed through unchanged.
+   * the network should see (an OpenCV BGR frame), which are then passed through unchanged. Part of
+   * the conversion: not with `onnx`, whose file has its order built in.
    */
   channelOrder?: ChannelOrder;
   /** Receives progress of the long steps (hashing, conversion, engine build). */
@@ -190,6 +191,12 @@ function validateLoad(name: unknown, options: LoadOptions): asserts name is Mode
   if (options.cacheDir !== undefined) assertString("options.cacheDir", options.cacheDir);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, 1024);
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
+  if (options.onnx !== undefined && options.channelOrder !== undefined) {
+    throw new InputError(
+      "options.channelOrder applies when a checkpoint is converted; the ONNX file of options.onnx keeps the order it was converted with (endosynth convert --channel-order)",
+      { key: "options.channelOrder" },
+    );
+  }
   if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
   if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);
   assertOptions("options.tensorrt", options.tensorrt, TENSORRT_OPTIONS);
@@ -231,9 +238,12 @@ function planBackend(choice: BackendChoice): BackendPlan {
   return { backend: "onnxruntime", reason: `ONNX Runtime (CPU), because ${status.reason}` };
 }
 
-/** The precision of the ONNX a backend needs: TensorRT builds fp16 engines, ONNX Runtime runs fp32. */
+/**
+ * The precision of the ONNX a backend needs: TensorRT builds strongly typed fp16 engines from the
+ * converter's fp16 ONNX; ONNX Runtime runs fp32 (its CPU kernels are no faster in fp16).
+ */
 function onnxPrecision(backend: BackendName): Precision {
-  return backend === "tensorrt" && tensorrtStatus().requiresTypedOnnx ? "fp16" : "fp32";
+  return backend === "tensorrt" ? "fp16" : "fp32";
 }
 
 async function convertedModel(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {

@@ -127,6 +127,10 @@ test("bad options and bad frames are refused before any work, naming what was wr
   await t.throwsAsync(load("dav1", { backend: "cuda" as "auto" }), { instanceOf: InputError, message: /Expected one of "auto", "onnxruntime", "tensorrt" for options.backend but received "cuda"/ });
   await t.throwsAsync(load("dav1", { threads: 0 }), { instanceOf: InputError, message: /options.threads/ });
   await t.throwsAsync(load("dav1", { checkpoint: "a.pth", onnx: "b.onnx" }), { instanceOf: InputError, message: /either options.checkpoint or options.onnx/ });
+  await t.throwsAsync(load("dav1", { onnx: "b.onnx", channelOrder: "bgr" }), {
+    instanceOf: InputError,
+    message: /^options\.channelOrder applies when a checkpoint is converted; the ONNX file of options\.onnx keeps the order it was converted with/,
+  });
   await t.throwsAsync(load("dav1", { colour: "rgb" } as never), { instanceOf: InputError, message: /Unknown option "colour"/ });
 
   const model = await load("dav1", { checkpoint: fixture("dav1", "tiny.pth"), cacheDir: cacheDir(t) });

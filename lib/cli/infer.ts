@@ -32,7 +32,7 @@ interface InferCommandOptions {
   onnx?: string;
   backend: BackendChoice;
   threads?: number;
-  channelOrder: ChannelOrder;
+  channelOrder?: ChannelOrder;
   inflight: number;
   ply?: boolean;
   fx?: number;
@@ -234,8 +234,8 @@ async function runInfer(name: ModelName, inputs: string[], options: InferCommand
   const progress = new PhaseProgress({ quiet: options.quiet });
   const model = await load(name, {
     backend: options.backend,
-    channelOrder: options.channelOrder,
     onProgress: progress.onProgress,
+    ...(options.channelOrder ? { channelOrder: options.channelOrder } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(options.onnx ? { onnx: resolve(options.onnx) } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
@@ -271,7 +271,7 @@ export function registerInferCommand(program: Command): void {
     .option("--onnx <file>", "run this converted ONNX model instead of a checkpoint")
     .addOption(new Option("--backend <backend>", "runtime").choices(["auto", "onnxruntime", "tensorrt"]).default("auto"))
     .option("--threads <n>", "ONNX Runtime CPU threads", parsePositiveInteger)
-    .addOption(new Option("--channel-order <order>", "order of the input's channels: rgb (reference convention) or bgr").choices(["rgb", "bgr"]).default("rgb"))
+    .addOption(new Option("--channel-order <order>", "order of the input's channels: rgb (reference convention, the default) or bgr; not with --onnx").choices(["rgb", "bgr"]))
     .option("--inflight <n>", "frames in flight at once for videos", parsePositiveInteger, 2)
     .option("--ply", "also write a point cloud (.ply, coloured) beside each still's output; needs --fx and --fy")
     .option("--fx <pixels>", "focal length along x, pixels", parseNumber)
