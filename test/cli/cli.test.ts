@@ -121,7 +121,7 @@ test("--debug or ENDOSYNTH_DEBUG=1 adds the stack trace", async (t) => {
   for (const [args, env] of [[["viz", "missing.npz", "--debug"], {}], [["viz", "missing.npz"], { ENDOSYNTH_DEBUG: "1" }]] as const) {
     const result = await endosynth([...args], { cwd: tempDir(t), env });
     t.is(result.code, 1);
-    t.regex(result.stderr, /^endosynth: ENOENT: no such file or directory/);
+    t.regex(result.stderr, /^endosynth: missing\.npz: cannot read the file: no such file\n/);
     t.regex(result.stderr, /\n {4}at /);
   }
 });
