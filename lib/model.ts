@@ -23,7 +23,7 @@ import { cachedConversion } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
 import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
-import { toImageArray, type ImageInput } from "./ndarray/convert.js";
+import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
 import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
@@ -137,8 +137,7 @@ export class Model implements AsyncDisposable {
    */
   createInput(height: number, width: number, channels: 3 | 4 = 3): NdArray<"uint8"> {
     this.#assertUsable();
-    assertIntegerInRange("height", height, 1, 16384);
-    assertIntegerInRange("width", width, 1, 16384);
+    assertFrameSize(height, width);
     if (channels !== 3 && channels !== 4) throw invalidParameter("channels", "3 or 4", channels);
     return this.#session.createInput(height, width, channels);
   }
@@ -146,8 +145,7 @@ export class Model implements AsyncDisposable {
   /** A depth buffer for `infer(frame, { out })`, written in place without a copy on the main thread. */
   createOutput(height: number, width: number): NdArray<"float32"> {
     this.#assertUsable();
-    assertIntegerInRange("height", height, 1, 16384);
-    assertIntegerInRange("width", width, 1, 16384);
+    assertFrameSize(height, width);
     return this.#session.createOutput(height, width);
   }
 
@@ -167,6 +165,12 @@ export class Model implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
+}
+
+/** The buffers span the frame sizes `infer` accepts. */
+function assertFrameSize(height: number, width: number): void {
+  assertIntegerInRange("height", height, 1, MAX_IMAGE_SIDE);
+  assertIntegerInRange("width", width, 1, MAX_IMAGE_SIDE);
 }
 
 function outputBuffer(out: InferOptions["out"], length: number): Float32Array | undefined {

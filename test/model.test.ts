@@ -5,6 +5,7 @@ import { tensorrtStatus } from "../lib/backends/tensorrt.js";
 import { BackendUnavailableError, CheckpointError, DisposedError, InputError } from "../lib/errors.js";
 import { load } from "../lib/model.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";
+import { MAX_IMAGE_SIDE } from "../lib/ndarray/convert.js";
 import { fixture, temporaryDirectory } from "./helpers/fixtures.js";
 import { BOUNDS, fixtureFloats, fixtureInput } from "./models/helpers.js";
 import { errorStats } from "./onnx/helpers.js";
@@ -141,6 +142,8 @@ test("bad options and bad frames are refused before any work, naming what was wr
     instanceOf: InputError,
     message: "Expected options.out to hold 518400 values (H * W of the input) but it holds 5",
   });
+  t.deepEqual(model.createInput(MAX_IMAGE_SIDE, 1).shape, [MAX_IMAGE_SIDE, 1, 3], "buffers for every frame size infer takes");
+  t.throws(() => model.createOutput(1, MAX_IMAGE_SIDE + 1), { instanceOf: InputError, message: `Expected an integer between 1 and ${MAX_IMAGE_SIDE} for width but received ${MAX_IMAGE_SIDE + 1}` });
 });
 
 test("a disposed model refuses work; dispose is idempotent and waits for runs in flight", async (t) => {
