@@ -18,7 +18,7 @@ import { Graph } from "../onnx/graph.js";
 import { toFloat16 } from "../onnx/float16.js";
 import { writeOnnx, type OnnxGraph } from "../onnx/writer.js";
 import type { ChannelOrder } from "./preprocess.js";
-import { convertibleSpec, MODEL_NAMES, recognizeArchitectures, type ModelName, type ModelSpec } from "./registry.js";
+import { MODEL_NAMES, modelSpec, recognizeArchitectures, type ModelName, type ModelSpec } from "./registry.js";
 import { Weights, type StateDictLike, type UnusedKey } from "./weights.js";
 
 export type { ChannelOrder } from "./preprocess.js";
@@ -141,13 +141,13 @@ function float16Body(graph: Graph): OnnxGraph {
  * is either used by the graph or reported in {@link ConversionReport.unusedKeys} with its reason.
  * @throws {CheckpointError} for a checkpoint of another architecture (naming it), missing or
  * unexpected keys, or wrong shapes (naming them all); also the reader's errors.
- * @throws {InputError} for bad options, or a model that cannot be converted yet.
+ * @throws {InputError} for bad options.
  * @throws {AbortError} when `signal` aborts; nothing is left at `output`.
  */
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConversionReport> {
   const started = performance.now();
   validate(options);
-  const spec = convertibleSpec(options.model);
+  const spec = modelSpec(options.model);
   const channelOrder = options.channelOrder ?? "rgb";
   const precision = options.precision ?? "fp32";
   const { onProgress, signal } = options;

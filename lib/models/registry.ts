@@ -11,7 +11,6 @@
  * ```
  * @module
  */
-import { InputError } from "../errors.js";
 import { assertOneOf } from "../is.js";
 import type { Graph } from "../onnx/graph.js";
 import { buildDepthAnything, type StageOutput } from "./depth_anything.js";
@@ -64,11 +63,11 @@ export interface ModelSpec {
    */
   readonly recognize: (keys: readonly string[]) => string | undefined;
   /**
-   * Builds the whole-contract graph; absent while the architecture is not convertible yet.
-   * Used by the converter; its graph and weights types are not public.
+   * Builds the whole-contract graph. Used by the converter; its graph and weights types are not
+   * public.
    * @internal
    */
-  readonly build?: (g: Graph, weights: Weights, options: ModelBuildOptions) => void;
+  readonly build: (g: Graph, weights: Weights, options: ModelBuildOptions) => void;
 }
 
 const WEIGHTS_URL = "https://digitalsurgery-public.s3.eu-west-1.amazonaws.com/EndoSynth/weights";
@@ -164,14 +163,4 @@ export function recognizeArchitectures(keys: readonly string[]): { name: ModelNa
     const found = spec.recognize(keys);
     return found === undefined ? [] : [{ name: spec.name, evidence: found }];
   });
-}
-
-/** Throws unless the model has a graph builder. */
-export function convertibleSpec(name: ModelName): ModelSpec & Required<Pick<ModelSpec, "build">> {
-  const spec = modelSpec(name);
-  if (!spec.build) {
-    const ready = modelSpecs().filter((s) => s.build).map((s) => s.name);
-    throw new InputError(`Converting ${name} is not implemented yet; convertible models: ${ready.join(", ")}`, { key: "model" });
-  }
-  return spec as ModelSpec & Required<Pick<ModelSpec, "build">>;
 }
