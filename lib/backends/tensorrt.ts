@@ -121,13 +121,6 @@ export interface TensorRTStatus {
     /** Why the TensorRT libraries cannot be used. */
     error?: string;
   };
-  /**
-   * TensorRT >= 11 builds strongly typed networks only: for precision "fp16" the caller must pass
-   * the converter's fp16 ONNX (fp16 weights and activations, LayerNorm/Softmax and the final
-   * metres conversion in fp32); on TensorRT 10 it passes the fp32 ONNX and TensorRT picks fp16
-   * kernels itself.
-   */
-  requiresTypedOnnx: boolean;
 }
 
 const CUDA_ERROR_INSUFFICIENT_DRIVER = 35;
@@ -197,7 +190,6 @@ function statusFrom(state: AddonState): TensorRTStatus {
       parserLibraryPath: native?.tensorrt.parserLibraryPath ?? undefined,
       error: native ? tensorrtError(native) : "the native addon is not loaded",
     },
-    requiresTypedOnnx: native?.build.stronglyTypedOnly ?? false,
   };
 }
 
@@ -233,8 +225,8 @@ export interface TensorRTOptions {
   /** The package cache folder; engines go to `<cacheDir>/tensorrt/`. */
   cacheDir: string;
   /**
-   * "fp16": TensorRT 10 builds fp16 kernels from the fp32 ONNX; TensorRT 11 needs the fp16 ONNX
-   * (see {@link TensorRTStatus.requiresTypedOnnx}).
+   * Must match the ONNX's types: networks are built strongly typed, so "fp16" needs the
+   * converter's fp16 ONNX (`precision: "fp16"`) and "fp32" its fp32 ONNX.
    */
   precision: "fp16" | "fp32";
   /** Builder workspace limit in MiB (default: TensorRT's, the GPU's memory). */

@@ -33,8 +33,6 @@ export interface NativeBuildInfo {
   /** Version of the TensorRT headers it was compiled against, e.g. `"10.16.0"`. */
   tensorrtHeaders: string | null;
   tensorrtMajor: number | null;
-  /** TensorRT >= 11: networks are strongly typed only, precision comes from the ONNX. */
-  stronglyTypedOnly: boolean;
   napiVersion: number;
   compiler: string;
 }

@@ -42,11 +42,9 @@ Napi::Object BuildInfo(Napi::Env env) {
 #if ENDOSYNTH_WITH_TENSORRT
   build.Set("tensorrtHeaders", std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + "." + std::to_string(NV_TENSORRT_PATCH));
   build.Set("tensorrtMajor", NV_TENSORRT_MAJOR);
-  build.Set("stronglyTypedOnly", NV_TENSORRT_MAJOR >= 11);
 #else
   build.Set("tensorrtHeaders", env.Null());
   build.Set("tensorrtMajor", env.Null());
-  build.Set("stronglyTypedOnly", false);
 #endif
   build.Set("napiVersion", NAPI_VERSION);
   build.Set("compiler", __VERSION__);

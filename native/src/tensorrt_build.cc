@@ -253,7 +253,6 @@ void CheckNetworkContract(const BuildOptions& options, nvinfer1::INetworkDefinit
   }
 }
 
-#if NV_TENSORRT_MAJOR >= 11
 bool HasHalfTensor(nvinfer1::INetworkDefinition& network) {
   for (int32_t i = 0; i < network.getNbLayers(); ++i) {
     nvinfer1::ILayer* layer = network.getLayer(i);
@@ -263,33 +262,19 @@ bool HasHalfTensor(nvinfer1::INetworkDefinition& network) {
   }
   return false;
 }
-#endif
 
-void ConfigurePrecision(const BuildOptions& options, nvinfer1::INetworkDefinition& network, nvinfer1::IBuilderConfig& config) {
-#if NV_TENSORRT_MAJOR >= 11
-  // TensorRT 11 builds strongly typed networks only: the ONNX's own types decide the precision,
-  // so the requested one must match what the converter produced.
-  (void)config;
+// Networks are strongly typed on every TensorRT version: the ONNX's own types decide the precision,
+// so the requested one must match what the converter produced. (TensorRT 10's weakly typed kFP16
+// mode could also pick fp16 for the pre-processing's tap arithmetic, whose values exceed fp16's
+// range for large frames; the converter's fp16 ONNX keeps that in fp32.)
+void CheckPrecision(const BuildOptions& options, nvinfer1::INetworkDefinition& network) {
   const bool half = HasHalfTensor(network);
   if (options.fp16 && !half) {
-    throw InputFailure(options, "TensorRT " + std::to_string(NV_TENSORRT_MAJOR) + " builds strongly typed networks only: precision \"fp16\" needs the converter's fp16 ONNX, but " +
-                                    options.onnx_path + " has no float16 tensor");
+    throw InputFailure(options, "TensorRT builds strongly typed networks: precision \"fp16\" needs the converter's fp16 ONNX, but " + options.onnx_path + " has no float16 tensor");
   }
   if (!options.fp16 && half) {
-    throw InputFailure(options, "precision \"fp32\" was requested but " + options.onnx_path + " computes in float16 (TensorRT " + std::to_string(NV_TENSORRT_MAJOR) + " follows the ONNX's types)");
+    throw InputFailure(options, "precision \"fp32\" was requested but " + options.onnx_path + " computes in float16 (TensorRT follows the ONNX's types)");
   }
-#else
-  (void)network;
-  if (options.fp16) {
-    // kFP16 is deprecated since TensorRT 10.12 in favour of strongly typed networks, but it is
-    // still how TensorRT 10 builds fp16 kernels from the converter's fp32 ONNX (keeping the
-    // precision-sensitive layers in fp32 where it must); TensorRT 11 removed it (branch above).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    config.setFlag(nvinfer1::BuilderFlag::kFP16);
-#pragma GCC diagnostic pop
-  }
-#endif
 }
 
 nvinfer1::Dims FrameDims(const EngineGeometry& geometry) {
@@ -323,8 +308,14 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
   RequireTensorRt();
   CheckCuda(cudaSetDevice(options.device), "cudaSetDevice");
   TrtPtr<nvinfer1::IBuilder> builder = CreateBuilder();
-  // TensorRT 11 networks are always strongly typed (kSTRONGLY_TYPED is deprecated and ignored there).
-  TrtPtr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
+  // TensorRT 11 networks are always strongly typed (kSTRONGLY_TYPED is deprecated and ignored there);
+  // TensorRT 10 is asked for it.
+#if NV_TENSORRT_MAJOR >= 11
+  constexpr std::uint32_t kNetworkFlags = 0;
+#else
+  constexpr std::uint32_t kNetworkFlags = 1U << static_cast<std::uint32_t>(nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
+#endif
+  TrtPtr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(kNetworkFlags));
   if (!network) throw TensorRtFailure("IBuilder::createNetworkV2", "TensorRT could not create a network definition", mark);
   TrtPtr<nvonnxparser::IParser> parser = CreateParser(*network);
 
@@ -337,12 +328,12 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
   }
   ThrowIfCancelled(*cancel);
   CheckNetworkContract(options, *network);
+  CheckPrecision(options, *network);
 
   // Declared before the config that refers to it, so it is destroyed after the config.
   TrtPtr<nvinfer1::ITimingCache> timing_cache;
   TrtPtr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
   if (!config) throw TensorRtFailure("IBuilder::createBuilderConfig", "TensorRT could not create a builder config", mark);
-  ConfigurePrecision(options, *network, *config);
   if (options.workspace_mib > 0) {
     config->setMemoryPoolLimit(nvinfer1::MemoryPoolType::kWORKSPACE, static_cast<std::size_t>(options.workspace_mib * 1024.0 * 1024.0));
   }

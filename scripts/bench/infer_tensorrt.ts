@@ -239,8 +239,7 @@ export async function runTensorRTInferBench(options: { json: boolean }): Promise
     const checkpoint = join(workDir, "dav1-random.pth");
     const onnxPath = join(workDir, "dav1.onnx");
     writeRandomCheckpoint("dav1", checkpoint);
-    const precision = status.requiresTypedOnnx ? "fp16" : "fp32";
-    await convertCheckpoint({ model: "dav1", checkpoint, output: onnxPath, precision });
+    await convertCheckpoint({ model: "dav1", checkpoint, output: onnxPath, precision: "fp16" });
     const result = await benchInferTensorRT({
       onnxPath,
       height: 1080,
