@@ -25,7 +25,7 @@ import type { BuildOptions, StageOutput } from "./depth_anything.js";
 import { dinov2Features, layerNorm, readViTDims, type ViTDims, type ViTVariant } from "./dinov2.js";
 import { assertNeckFitsEncoder, bilinearAlignCorners, conv2d, dptNeck, readDptNeckDims } from "./dpt.js";
 import { foldDvLora } from "./dvlora.js";
-import { depthOutput, MAX_DEPTH, resizeToInput } from "./postprocess.js";
+import { depthOutput, disparityToMetres, resizeToInput } from "./postprocess.js";
 import { imageInput, preprocess } from "./preprocess.js";
 import type { Weights } from "./weights.js";
 
@@ -42,9 +42,6 @@ export const ENDODAC_LORA_RANK = 4;
 
 /** The blocks followed by a residual bottleneck (the wrapper's `residual_block_indexes`). */
 export const ENDODAC_RESIDUAL_BLOCKS: readonly number[] = [2, 5, 8, 11];
-
-/** The disparity EndoDAC maps to its nearest depth, 1 mm: `1 / 0.001`. */
-const MAX_DISPARITY = 1 / 0.001;
 
 /** `HeadDepth`'s fixed hidden width. */
 const HEAD_DEPTH_HIDDEN = 32;
@@ -131,12 +128,6 @@ export function headDepth(g: Graph, weights: Weights, path: Value, key: string, 
   });
 }
 
-/** EndoDAC's disparity → metres: `1 / (1/0.3 + (1/0.001 - 1/0.3) * disp)`, float32 as the wrapper. */
-export function endoDacMetres(g: Graph, disparity: Value): Value {
-  const minDisparity = 1 / MAX_DEPTH;
-  return g.scoped("to_metres", () => g.div(1, g.add(g.mul(disparity, MAX_DISPARITY - minDisparity), minDisparity)));
-}
-
 /** Marks the decoder's unread outputs (`("disp", 1..3)`) as unused. */
 function skipCoarseDisparities(weights: Weights): void {
   for (const level of [2, 3, 4]) {
@@ -170,7 +161,7 @@ export function buildEndoDac(g: Graph, weights: Weights, options: BuildOptions):
   skipCoarseDisparities(weights);
   for (const key of weights.unaccountedKeys()) weights.skip(key, DROPPED_BY_WRAPPER);
 
-  depthOutput(g, endoDacMetres(g, resizeToInput(g, disparity, rgb)));
+  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, rgb), 1));
   const stages: Record<StageOutput, Value> = { preprocessed: image, raw: disparity };
   for (const stage of options.stageOutputs ?? []) g.output(stages[stage], stage);
 }

@@ -26,7 +26,7 @@ import { beitFeatures, beitGrid, readBeitDims, type BeitDims } from "./beit.js";
 import type { BuildOptions, StageOutput } from "./depth_anything.js";
 import { linear } from "./dinov2.js";
 import { bilinearAlignCorners, conv2d, convTranspose2d, fuseDptLevels } from "./dpt.js";
-import { depthOutput, MAX_DEPTH, resizeToInput } from "./postprocess.js";
+import { depthOutput, disparityToMetres, resizeToInput } from "./postprocess.js";
 import { imageInput, preprocess, type Normalisation } from "./preprocess.js";
 import type { Grid } from "./relative_position.js";
 import type { Weights } from "./weights.js";
@@ -42,9 +42,6 @@ export const MIDAS_HOOK_BLOCKS: readonly number[] = [5, 11, 17, 23];
 
 /** The wrapper's `ALPHA`: its disparity-to-depth conversion is scaled by it. */
 export const MIDAS_ALPHA = 70000;
-
-/** The closest disparity the wrapper's conversion allows, 1 / 0.001 m. */
-const MAX_DISPARITY = 1 / 0.001;
 
 /** The neck's and head's dimensions, as read from a checkpoint. */
 export interface MidasHeadDims {
@@ -116,15 +113,6 @@ export function midasHead(g: Graph, weights: Weights, path: Value, head: MidasHe
   });
 }
 
-/**
- * The wrapper's disparity → metres, `ALPHA / (1/0.3 + (1/0.001 - 1/0.3) * disp)` in float32, on the
- * resized network output (the wrapper's code uses its input there: see the module notes).
- */
-export function midasMetres(g: Graph, disparity: Value): Value {
-  const minDisparity = 1 / MAX_DEPTH;
-  return g.scoped("to_metres", () => g.div(MIDAS_ALPHA, g.add(g.mul(disparity, MAX_DISPARITY - minDisparity), minDisparity)));
-}
-
 /** Builds MiDaS's whole inference graph from `weights` into `g`. */
 export function buildMidas(g: Graph, weights: Weights, options: BuildOptions): void {
   const rgb = imageInput(g);
@@ -153,7 +141,8 @@ export function buildMidas(g: Graph, weights: Weights, options: BuildOptions): v
   });
 
   g.markStage("raw", disparity);
-  depthOutput(g, midasMetres(g, resizeToInput(g, disparity, rgb)));
+  // On the resized network output: the wrapper's code uses its input there (see the module notes).
+  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, rgb), MIDAS_ALPHA));
   // The raw stage is MiDaS's squeezed [1, 416, 736], as `output_raw.npy` holds it.
   const stage = (name: StageOutput): Value => (name === "raw" ? g.squeeze(disparity, [1]) : image);
   for (const name of options.stageOutputs ?? []) g.output(stage(name), name);

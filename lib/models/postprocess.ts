@@ -7,6 +7,8 @@ import type { Graph, Value } from "../onnx/graph.js";
 
 /** The EndoSynth wrapper's `MAX_DEPTH`, metres. */
 export const MAX_DEPTH = 0.3;
+/** The nearest depth the wrapper's disparity conversion (EndoDAC, MiDaS) allows, metres. */
+export const MIN_DEPTH = 0.001;
 /** Name of every converted model's output: float32 [H, W] metres. */
 export const OUTPUT_NAME = "depth";
 
@@ -21,6 +23,17 @@ export function depthAnythingV1Metres(g: Graph, raw: Value): Value {
 /** Depth Anything v2 in the EndoSynth wrapper (`DepthAnythingAct("v2")`): `MAX_DEPTH * sigmoid(raw)`. */
 export function depthAnythingV2Metres(g: Graph, raw: Value): Value {
   return g.scoped("to_metres", () => g.mul(g.sigmoid(raw), MAX_DEPTH));
+}
+
+/**
+ * EndoDAC's and MiDaS's disparity → metres in the EndoSynth wrapper,
+ * `scale / (1/0.3 + (1/0.001 - 1/0.3) * disp)` in float32: `scale` is 1 for EndoDAC and the
+ * wrapper's `ALPHA` for MiDaS.
+ */
+export function disparityToMetres(g: Graph, disparity: Value, scale: number): Value {
+  const minDisparity = 1 / MAX_DEPTH;
+  const maxDisparity = 1 / MIN_DEPTH;
+  return g.scoped("to_metres", () => g.div(scale, g.add(g.mul(disparity, maxDisparity - minDisparity), minDisparity)));
 }
 
 /**
