@@ -27,7 +27,7 @@ import { readSample } from "../io/sample.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import type { DepthModel } from "../stream.js";
 import { type EvalAggregate, EvalAggregator } from "./aggregate.js";
-import { ALIGNMENTS, type Alignment, computeDepthMetrics } from "./metrics.js";
+import { type Alignment, computeDepthMetrics, metricSettings } from "./metrics.js";
 import { type EvalRow, type EvalSettings, readRows, type RowsFileState, rowsFormatOf, RowsWriter } from "./rows.js";
 
 /** One sample of a dataset. */
@@ -196,16 +196,6 @@ function checkModels(models: readonly DepthModel[]): string[] {
   return names;
 }
 
-function checkSettings(options: EvaluateDatasetOptions): EvalSettings {
-  const alignment = options.alignment ?? "median";
-  if (!ALIGNMENTS.includes(alignment)) throw invalidParameter("options.alignment", `one of ${ALIGNMENTS.join(", ")}`, alignment);
-  const maxDepth = options.maxDepth ?? Infinity;
-  if (typeof maxDepth !== "number" || !(maxDepth > 0)) throw invalidParameter("options.maxDepth", "a positive number of metres", options.maxDepth);
-  const minDepth = options.minDepth ?? 1e-3;
-  if (typeof minDepth !== "number" || !(minDepth > 0 && minDepth < Infinity)) throw invalidParameter("options.minDepth", "a positive number of metres", options.minDepth);
-  return { alignment, maxDepth, minDepth };
-}
-
 function describeSettings(settings: EvalSettings): string {
   return `alignment ${settings.alignment}, max depth ${settings.maxDepth}, min depth ${settings.minDepth}`;
 }
@@ -276,7 +266,7 @@ function plan(dataset: string, options: EvaluateDatasetOptions): Plan {
   const known = ["output", "resume", "overwrite", "limit", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
   assertOptions("options", options as unknown, known);
   if (options === undefined) throw invalidParameter("options", "an object with output", options);
-  const settings = checkSettings(options);
+  const settings = metricSettings(options);
   assertString("options.output", options.output);
   if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
   if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);

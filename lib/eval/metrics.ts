@@ -171,8 +171,12 @@ function groundTruthValues(gt: NdArray): Float32Array | Float64Array {
   return data as Float32Array | Float64Array;
 }
 
-function checkOptions(options: DepthMetricsOptions | undefined): Required<Omit<DepthMetricsOptions, "seg">> {
-  assertOptions("options", options as unknown, ["seg", "alignment", "maxDepth", "minDepth"]);
+/**
+ * Checks the settings of {@link DepthMetricsOptions} and fills in their defaults; the dataset
+ * runner checks its own options with it too.
+ * @internal
+ */
+export function metricSettings(options: Omit<DepthMetricsOptions, "seg"> | undefined): Required<Omit<DepthMetricsOptions, "seg">> {
   const alignment = options?.alignment ?? "median";
   assertOneOf("options.alignment", alignment, ALIGNMENTS);
   const maxDepth = options?.maxDepth ?? Infinity;
@@ -334,7 +338,8 @@ function groupMetrics(sums: Float64Array, classes: readonly number[]): GroupMetr
  * above 6, or bad options.
  */
 export function computeDepthMetrics(prediction: NdArray<"float32">, groundTruth: NdArray, options?: DepthMetricsOptions): DepthMetrics {
-  const { alignment, maxDepth, minDepth } = checkOptions(options);
+  assertOptions("options", options as unknown, ["seg", "alignment", "maxDepth", "minDepth"]);
+  const { alignment, maxDepth, minDepth } = metricSettings(options);
   const gtArray = expectArray(groundTruth, "groundTruth", ["float16", "float32", "float64"], [-1, -1]);
   const predArray = expectArray(prediction, "prediction", "float32", [-1, -1]);
   checkSameShape("prediction", predArray, gtArray);
