@@ -12,16 +12,19 @@ import { MultiBar, type SingleBar } from "cli-progress";
 import { type Command, CommanderError, Option } from "commander";
 import type { ProgressCallback } from "../backends/backend.js";
 import { AbortError, InputError } from "../errors.js";
-import { checkEvaluation, type EvalEvent, evaluateDataset, type EvaluateDatasetOptions } from "../eval/dataset.js";
+import { assertDistinctModels, checkEvaluation, type EvalEvent, evaluateDataset, type EvaluateDatasetOptions } from "../eval/dataset.js";
 import { ALIGNMENTS, type Alignment } from "../eval/metrics.js";
 import { formatAggregate } from "../eval/report.js";
 import { writeFileAtomicSync } from "../io/atomic.js";
+import { assertOneOf } from "../is.js";
+import type { BackendChoice } from "../model.js";
+import { MODEL_NAMES } from "../models/registry.js";
 import type { DepthModel } from "../stream.js";
 import { parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
 
 /** Options the command passes when loading each model. */
 export interface EvalLoadOptions {
-  backend?: "auto" | "onnxruntime" | "tensorrt";
+  backend?: BackendChoice;
   checkpoint?: string;
   onProgress?: ProgressCallback;
 }
@@ -46,7 +49,7 @@ interface EvalCommandOptions {
   maxDepth?: number;
   minDepth?: number;
   weighting: "sample" | "pixel";
-  backend: "auto" | "onnxruntime" | "tensorrt";
+  backend: BackendChoice;
   checkpoints?: string;
 }
 
@@ -129,10 +132,12 @@ class ProgressView {
   }
 }
 
-async function runEval(args: string[], options: EvalCommandOptions, load: LoadModel): Promise<void> {
+async function runEval(args: string[], options: EvalCommandOptions, load: LoadModel, knownModels: readonly string[]): Promise<void> {
   if (args.length < 2) throw new InputError(`Expected at least one model and then a dataset (endosynth eval <model...> <dataset>) but received ${args.join(" ")}`);
   const dataset = args[args.length - 1];
   const names = args.slice(0, -1);
+  for (const name of names) assertOneOf("model", name, knownModels);
+  assertDistinctModels(names);
   const markdownPath = options.markdown ?? defaultMarkdownPath(options.output);
 
   const evaluation: EvaluateDatasetOptions = {
@@ -145,7 +150,7 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
     ...(options.minDepth === undefined ? {} : { minDepth: options.minDepth }),
     ...(options.saveDepth === undefined ? {} : { saveDepth: options.saveDepth }),
   };
-  // Fail on a wrong dataset or output now, not after minutes of model conversion.
+  // Fail on a wrong model name, dataset or output now, not after minutes of model conversion.
   checkEvaluation(dataset, evaluation);
   const models: Awaited<ReturnType<LoadModel>>[] = [];
   const view = new ProgressView();
@@ -191,8 +196,11 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
   }
 }
 
-/** Adds the `eval` command; `load` is the model loader (stand-ins in tests). */
-export function registerEvalCommand(program: Command, load: LoadModel = loadModel): void {
+/**
+ * Adds the `eval` command; `load` is the model loader and `knownModels` the names it loads
+ * (stand-ins in tests).
+ */
+export function registerEvalCommand(program: Command, load: LoadModel = loadModel, knownModels: readonly string[] = MODEL_NAMES): void {
   program
     .command("eval")
     .usage("[options] <model...> <dataset>")
@@ -210,5 +218,5 @@ export function registerEvalCommand(program: Command, load: LoadModel = loadMode
     .addOption(new Option("--weighting <how>", "aggregate: mean of per-sample metrics, or pooled pixels").choices(["sample", "pixel"]).default("sample"))
     .addOption(new Option("--backend <name>", "inference runtime").choices(["auto", "onnxruntime", "tensorrt"]).default("auto"))
     .option("--checkpoints <dir>", "folder of <model>-f.pth checkpoints (default $ENDOSYNTH_CHECKPOINTS or ./checkpoints)")
-    .action((args: string[], options: EvalCommandOptions) => runEval(args, options, load));
+    .action((args: string[], options: EvalCommandOptions) => runEval(args, options, load, knownModels));
 }

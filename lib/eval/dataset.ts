@@ -191,9 +191,18 @@ function checkModels(models: readonly DepthModel[]): string[] {
     }
     return model.name;
   });
+  assertDistinctModels(names);
+  return names;
+}
+
+/**
+ * Refuses a model named twice: its rows would be indistinguishable.
+ * @throws {InputError} naming it.
+ * @internal
+ */
+export function assertDistinctModels(names: readonly string[]): void {
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate !== undefined) throw new InputError(`Model ${duplicate} is listed twice: each model is evaluated once`, { key: "models" });
-  return names;
 }
 
 function describeSettings(settings: EvalSettings): string {

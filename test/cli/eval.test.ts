@@ -129,7 +129,7 @@ test("bad input gives one clear line and exit code 1: missing dataset, existing 
   t.regex(existing.stderr, /endosynth: endosynth-eval\.csv already exists: resume it \(--resume\) .* or overwrite it \(--overwrite\)/);
   const unknown = await endosynthEval(["nope", "data", "--overwrite"], dir, dataset);
   t.is(unknown.code, 1);
-  t.regex(unknown.stderr, /endosynth: Expected one of "scaled", "shifted" for name but received "nope"/);
+  t.regex(unknown.stderr, /endosynth: Expected one of "scaled", "shifted" for model but received "nope"/);
   const alignment = await endosynthEval(["scaled", "data", "--alignment", "mean"], dir, dataset);
   t.is(alignment.code, 1);
   t.regex(alignment.stderr, /option '--alignment <method>' argument 'mean' is invalid\. Allowed choices are median, lsq, none/);
@@ -170,14 +170,17 @@ test("endosynth eval dav1 dav2 runs the real models (tiny checkpoints); rows mat
   }
 });
 
-test("endosynth eval --help documents the command; an unknown model is refused by the real loader", async (t) => {
+test("endosynth eval --help documents the command; an unknown or repeated model is refused before any model is loaded", async (t) => {
   const dir = tempDir(t);
   const help = await endosynth(["eval", "--help"], dir);
   t.is(help.code, 0);
   t.regex(help.stdout, /Usage: endosynth eval \[options\] <model\.\.\.>/);
   t.regex(help.stdout, /--resume/);
   makeDataset(join(dir, "data"), 1);
-  const unknown = await endosynth(["eval", "dav3", "data"], dir);
+  const unknown = await endosynth(["eval", "dav1", "dav3", "data"], dir);
   t.is(unknown.code, 1);
-  t.regex(unknown.stderr, /endosynth: Expected one of "dav1", "dav2", "endodac", "midas" for name but received "dav3"/);
+  t.is(unknown.stderr, 'endosynth: Expected one of "dav1", "dav2", "endodac", "midas" for model but received "dav3"\n');
+  const repeated = await endosynth(["eval", "dav1", "dav1", "data"], dir);
+  t.is(repeated.code, 1);
+  t.is(repeated.stderr, "endosynth: Model dav1 is listed twice: each model is evaluated once\n");
 });

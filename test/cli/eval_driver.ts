@@ -7,7 +7,6 @@
  */
 import { Command, CommanderError } from "commander";
 import { registerEvalCommand } from "../../lib/cli/eval.js";
-import { InputError } from "../../lib/errors.js";
 import { listSamples } from "../../lib/eval/dataset.js";
 import { readSample } from "../../lib/io/sample.js";
 import { LookupModel, rgbKey, scaledPrediction, shiftedPrediction, type Truths } from "../eval/helpers.js";
@@ -29,9 +28,8 @@ function truthsOf(dataset: string): Truths {
 }
 
 const program = new Command("endosynth").exitOverride();
-registerEvalCommand(program, async (name) => {
+const standIns = async (name: string) => {
   const predict = PREDICTORS[name];
-  if (!predict) throw new InputError(`Expected one of "scaled", "shifted" for name but received ${JSON.stringify(name)}`);
   const model = new LookupModel(name, truthsOf(process.env.ENDOSYNTH_TEST_DATASET ?? ""), predict);
   const infer = model.infer.bind(model);
   return Object.assign(model, {
@@ -41,7 +39,8 @@ registerEvalCommand(program, async (name) => {
     },
     dispose: async () => undefined,
   });
-});
+};
+registerEvalCommand(program, standIns, Object.keys(PREDICTORS));
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
