@@ -7,7 +7,7 @@
  * ```ts
  * import { load, readSample, depth2rgb, writeImage } from "endosynth";
  * await using model = await load("dav1"); // reads ./checkpoints/dav1-f.pth
- * const { rgb } = await readSample("datasets/EndoSynth/samples/000010.npz");
+ * const { rgb } = readSample("datasets/EndoSynth/samples/000010.npz");
  * const depth = await model.infer(rgb); // float32 [1080, 1920], metres
  * await writeImage("out.png", depth2rgb(depth, 0.02, 0.2));
  * ```

@@ -92,7 +92,7 @@ class GroupSums {
  * @example
  * ```ts
  * const aggregator = new EvalAggregator(["dav1", "dav2"]);
- * for (const row of readRows("eval.csv").rows) aggregator.add(row);
+ * readRows("eval.csv", (row) => aggregator.add(row));
  * aggregator.result("sample").models[0].groups.all.metric.mae_cm;
  * ```
  */
