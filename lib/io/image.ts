@@ -13,7 +13,7 @@
 import { extname } from "node:path";
 import sharp from "sharp";
 import { FileFormatError, InputError } from "../errors.js";
-import { assertBoolean, assertIntegerInRange, assertOptions, invalidParameter } from "../is.js";
+import { assertBoolean, assertIntegerInRange, assertOptions, assertString, invalidParameter } from "../is.js";
 import { expectArray, type NdArray } from "../ndarray/ndarray.js";
 import { withAtomicFile } from "./atomic.js";
 
@@ -66,7 +66,7 @@ const FORMATS: Readonly<Record<string, "png" | "jpeg">> = { ".png": "png", ".jpg
  * @throws {InputError} for another dtype or shape, an unknown extension or bad options.
  */
 export async function writeImage(path: string, array: NdArray<"uint8">, options?: WriteImageOptions): Promise<void> {
-  if (typeof path !== "string" || path.length === 0) throw invalidParameter("path", "a non-empty string", path);
+  assertString("path", path);
   assertOptions("options", options as unknown, ["quality", "compressionLevel", "adaptiveFiltering"]);
   const format = FORMATS[extname(path).toLowerCase()];
   if (format === undefined) {

@@ -16,7 +16,7 @@
  * @module
  */
 import { FileFormatError, InputError } from "../errors.js";
-import { assertOneOf, assertOptions, invalidParameter } from "../is.js";
+import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
 import { decodeFloat16, encodeFloat16 } from "../ndarray/float16.js";
 import {
   type DType,
@@ -350,6 +350,6 @@ export function encodeNpy(array: NdArray, name = "array"): Uint8Array[] {
  * @throws {InputError} see {@link encodeNpy}.
  */
 export function writeNpy(path: string, array: NdArray): void {
-  if (typeof path !== "string" || path.length === 0) throw invalidParameter("path", "a non-empty string", path);
+  assertString("path", path);
   writeFileAtomicSync(path, encodeNpy(array));
 }

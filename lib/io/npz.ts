@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { assertOptions, invalidParameter } from "../is.js";
+import { assertOptions, assertString, invalidParameter } from "../is.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import { encodeNpy, parseNpy, type ReadNpyOptions } from "./npy.js";
 import { readFileBytes } from "./read_file.js";
@@ -66,7 +66,7 @@ export function readNpz(input: string | Uint8Array, options?: ReadNpyOptions): R
  * @throws {InputError} for an invalid array or options.
  */
 export function writeNpz(path: string, arrays: Record<string, NdArray>, options?: WriteNpzOptions): void {
-  if (typeof path !== "string" || path.length === 0) throw invalidParameter("path", "a non-empty string", path);
+  assertString("path", path);
   if (typeof arrays !== "object" || arrays === null) throw invalidParameter("arrays", "an object of NdArrays", arrays);
   assertOptions("options", options as unknown, ["compress"]);
   const compress = options?.compress ?? false;
