@@ -17,8 +17,8 @@ import { ALIGNMENTS, type Alignment } from "../eval/metrics.js";
 import { formatAggregate } from "../eval/report.js";
 import { writeFileAtomicSync } from "../io/atomic.js";
 import { assertOneOf } from "../is.js";
-import type { BackendChoice } from "../model.js";
-import { MODEL_NAMES } from "../models/registry.js";
+import { type BackendChoice, load } from "../model.js";
+import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import type { DepthModel } from "../stream.js";
 import { parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
 
@@ -32,11 +32,7 @@ export interface EvalLoadOptions {
 /** How the command gets its models: {@link load} by default, stand-ins in tests. */
 export type LoadModel = (name: string, options: EvalLoadOptions) => Promise<DepthModel & { dispose(): Promise<void> }>;
 
-/** The real loader, imported when first used: `--help` and argument errors need no runtime. */
-const loadModel: LoadModel = async (name, options) => {
-  const { load } = await import("../model.js");
-  return load(name as Parameters<typeof load>[0], options);
-};
+const loadModel: LoadModel = (name, options) => load(name as ModelName, options);
 
 interface EvalCommandOptions {
   output: string;
