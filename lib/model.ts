@@ -16,7 +16,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendName, BackendSession, ProgressCallback } from "./backends/backend.js";
-import { openOnnxRuntime } from "./backends/onnxruntime.js";
+import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime.js";
 import { openTensorRT, tensorrtStatus } from "./backends/tensorrt.js";
 import { sha256File } from "./cache/file_hash.js";
 import { cachedConversion } from "./cache/onnx_cache.js";
@@ -45,7 +45,7 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** Cache folder for converted models and engines; default `$ENDOSYNTH_CACHE` or `~/.cache/endosynth`. */
   cacheDir?: string;
-  /** CPU threads of ONNX Runtime; default one per physical core. */
+  /** CPU threads of ONNX Runtime, 1 to 4 per core; default one per physical core. */
   threads?: number;
   /**
    * Channel order of the frames you will pass. `"rgb"` (default) reproduces the reference wrapper
@@ -193,7 +193,7 @@ function validateLoad(name: unknown, options: LoadOptions): asserts name is Mode
   }
   if (options.backend !== undefined) assertOneOf("options.backend", options.backend, ["auto", "onnxruntime", "tensorrt"] as const);
   if (options.cacheDir !== undefined) assertString("options.cacheDir", options.cacheDir);
-  if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, 1024);
+  if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
   if (options.onnx !== undefined && options.channelOrder !== undefined) {
     throw new InputError(

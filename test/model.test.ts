@@ -1,6 +1,7 @@
 import test from "ava";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { MAX_THREADS } from "../lib/backends/onnxruntime.js";
 import { tensorrtStatus } from "../lib/backends/tensorrt.js";
 import { BackendUnavailableError, CheckpointError, DisposedError, InputError } from "../lib/errors.js";
 import { load } from "../lib/model.js";
@@ -127,6 +128,10 @@ test("backend 'tensorrt' where TensorRT cannot run rejects with the reason", asy
 test("bad options and bad frames are refused before any work, naming what was wrong", async (t) => {
   await t.throwsAsync(load("dav1", { backend: "cuda" as "auto" }), { instanceOf: InputError, message: /Expected one of "auto", "onnxruntime", "tensorrt" for options.backend but received "cuda"/ });
   await t.throwsAsync(load("dav1", { threads: 0 }), { instanceOf: InputError, message: /options.threads/ });
+  await t.throwsAsync(load("dav1", { threads: MAX_THREADS + 1 }), {
+    instanceOf: InputError,
+    message: `Expected an integer between 1 and ${MAX_THREADS} for options.threads but received ${MAX_THREADS + 1}`,
+  });
   await t.throwsAsync(load("dav1", { checkpoint: "a.pth", onnx: "b.onnx" }), { instanceOf: InputError, message: /either options.checkpoint or options.onnx/ });
   await t.throwsAsync(load("dav1", { onnx: "b.onnx", channelOrder: "bgr" }), {
     instanceOf: InputError,

@@ -22,6 +22,9 @@ export interface OnnxRuntimeOptions {
   threads?: number;
 }
 
+/** The most intra-op threads a session may ask for: beyond a few per core they only contend. */
+export const MAX_THREADS = 4 * availableParallelism();
+
 /** Timing of the last run, for benchmarks: milliseconds inside `session.run` in the worker. */
 export interface RunTiming {
   runMs: number;
@@ -177,7 +180,7 @@ export class OnnxRuntimeSession implements BackendSession {
 export async function openOnnxRuntime(path: string, options: OnnxRuntimeOptions = {}): Promise<OnnxRuntimeSession> {
   assertString("path", path);
   assertOptions("options", options, ["threads"]);
-  if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, 4 * availableParallelism());
+  if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
   const worker = startWorker();
   worker.unref();
   const session = new OnnxRuntimeSession(worker, path);
