@@ -18,7 +18,7 @@ import { formatAggregate } from "../eval/report.js";
 import { writeFileAtomicSync } from "../io/atomic.js";
 import { assertOneOf } from "../is.js";
 import { type BackendChoice, load } from "../model.js";
-import { MODEL_NAMES, type ModelName } from "../models/registry.js";
+import { MODEL_NAMES, modelSpec, type ModelName } from "../models/registry.js";
 import type { DepthModel } from "../stream.js";
 import { parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
 
@@ -162,7 +162,7 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
   try {
     for (const name of names) {
       process.stderr.write(`loading ${name}\n`);
-      const checkpoint = options.checkpoints === undefined ? {} : { checkpoint: join(options.checkpoints, `${name}-f.pth`) };
+      const checkpoint = options.checkpoints === undefined ? {} : { checkpoint: join(options.checkpoints, modelSpec(name as ModelName).checkpointFile) };
       let phase = "";
       const onProgress: ProgressCallback = (progress) => {
         if (progress.phase !== phase) process.stderr.write(`  ${(phase = progress.phase)}\n`);

@@ -121,7 +121,7 @@ async function writeStill(path: string, frame: NdArray<"uint8">, depth: NdArray<
   if (extension(path) === ".npy") writeNpy(path, depth);
   else await writeImage(path, picture(frame, depth, options));
   if (options.ply) {
-    const cloud = depthToPointCloud(depth, intrinsicsOf(options, frame), { rgb: rgbOf(frame) });
+    const cloud = depthToPointCloud(depth, intrinsicsOf(options, frame), { rgb: frame });
     const plyPath = `${path.slice(0, -extname(path).length)}.ply`;
     writePly(plyPath, cloud.points, cloud.colors);
     written.push(plyPath);
