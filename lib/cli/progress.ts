@@ -69,14 +69,14 @@ export class CountProgress {
     this.#label = label;
     this.#quiet = options.quiet ?? false;
     if (this.#quiet) return;
-    if (process.stderr.isTTY) {
+    if (process.stderr.isTTY && total !== undefined) {
       this.#bar = new SingleBar({
         format: `${label} [{bar}] {value}/{total} | {rate}/s | ETA {eta_formatted}`,
         barsize: 30,
         hideCursor: true,
         stream: process.stderr,
       });
-      this.#bar.start(total ?? 0, 0, { rate: "-" });
+      this.#bar.start(total, 0, { rate: "-" });
     }
   }
 
