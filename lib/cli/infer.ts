@@ -135,6 +135,10 @@ function stem(path: string): string {
 
 /** Where each still's result goes: the -o file for one input, else a file per input in the -o folder. */
 function stillOutputs(files: readonly string[], options: InferCommandOptions): string[] {
+  const named = options.output === undefined ? "" : extension(options.output);
+  if (!STILL_OUTPUTS.has(named) && (IMAGE_EXTENSIONS.has(named) || VIDEO_EXTENSIONS.has(named))) {
+    throw new InputError(`Expected a .png, .jpg or .npy file, or a folder, for -o with still inputs but received ${options.output}`);
+  }
   if (files.length === 1 && options.output && STILL_OUTPUTS.has(extension(options.output))) return [options.output];
   if (files.length === 1 && !options.output) return [`${stem(files[0])}-depth.png`];
   const folder = options.output ?? "endosynth-depth";

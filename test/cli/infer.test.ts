@@ -91,6 +91,7 @@ test("infer refuses what it cannot do, naming the problem, and writes nothing", 
       ["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), fixture("dav2", "input.npy"), "-o", join(dir, "out")],
       /dav1\/input\.npy and .*dav2\/input\.npy would both be written to .*out\/input\.png/,
     ],
+    [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), "-o", join(dir, "depth.mp4")], /Expected a \.png, \.jpg or \.npy file, or a folder, for -o with still inputs but received .*depth\.mp4/],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), "--range", "0.2,0.02"], /option '--range <min,max>' argument '0\.2,0\.02' is invalid\. expected two increasing numbers/],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "input.npy"), "-o", join(dir, "x.png"), "--ply"], /--ply needs the camera intrinsics: give --fx and --fy/],
     [["infer", "dav1", ...tiny("dav1"), fixture("dav1", "preprocessed.npy")], /Expected dtype uint8/],
@@ -103,6 +104,7 @@ test("infer refuses what it cannot do, naming the problem, and writes nothing", 
   t.false(existsSync(join(dir, "one.png")));
   t.false(existsSync(join(dir, "x.png")));
   t.false(existsSync(join(dir, "out")));
+  t.false(existsSync(join(dir, "depth.mp4")));
 });
 
 test("convert writes an ONNX model and its weights, and lists the keys inference does not use", async (t) => {
