@@ -19,7 +19,7 @@ import { toImageArray } from "../ndarray/convert.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import type { ChannelOrder } from "../models/convert.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
-import { createVideoWriter, probeVideo, readVideoFrames } from "../video/ffmpeg.js";
+import { createVideoWriter, probeVideo, readVideoFrames, type VideoInfo } from "../video/ffmpeg.js";
 import { depth2rgb } from "../viz/depth2rgb.js";
 import { CountProgress, PhaseProgress } from "./progress.js";
 import { parseNumber, parsePositiveInteger } from "./arguments.js";
@@ -198,8 +198,7 @@ function videoOutput(input: string, options: InferCommandOptions): string {
   return output;
 }
 
-async function inferVideo(model: Model, input: string, output: string, options: InferCommandOptions): Promise<void> {
-  const info = await probeVideo(input);
+async function inferVideo(model: Model, { video: input, info, output }: VideoPlan, options: InferCommandOptions): Promise<void> {
   const width = options.sideBySide ? 2 * info.width : info.width;
   const writer = await createVideoWriter(output, { width, height: info.height, fps: info.fps });
   const progress = new CountProgress("frames", info.frameCount, { quiet: options.quiet });
@@ -219,22 +218,35 @@ async function inferVideo(model: Model, input: string, output: string, options: 
   process.stdout.write(`${input} -> ${output} (${info.width}x${info.height}, ${info.fps} fps, ${model.backend})\n`);
 }
 
-type InputPlan = { video: string; output: string } | { stills: string[]; outputs: string[] };
+/** A video to infer: what ffprobe found in it, and where the result goes. */
+interface VideoPlan {
+  video: string;
+  info: VideoInfo;
+  output: string;
+}
 
-/** What to read and where each result goes, checked before a model is loaded (which can take minutes). */
-function planInputs(inputs: readonly string[], options: InferCommandOptions): InputPlan {
+type InputPlan = VideoPlan | { stills: string[]; outputs: string[] };
+
+/**
+ * What to read and where each result goes, checked before a model is loaded (which can take
+ * minutes): a missing ffmpeg or an unreadable video is reported at once.
+ */
+async function planInputs(inputs: readonly string[], options: InferCommandOptions): Promise<InputPlan> {
   const videos = inputs.filter(isVideo);
   if (videos.length > 1 || (videos.length === 1 && inputs.length > 1)) {
     throw new InputError(`Give one video at a time (received ${inputs.length} inputs, ${videos.length} of them videos)`);
   }
-  if (videos.length === 1) return { video: videos[0], output: videoOutput(videos[0], options) };
+  if (videos.length === 1) {
+    const output = videoOutput(videos[0], options);
+    return { video: videos[0], info: await probeVideo(videos[0]), output };
+  }
   const stills = inputs.flatMap(expandInput);
   return { stills, outputs: stillOutputs(stills, options) };
 }
 
 async function runInfer(name: ModelName, inputs: string[], options: InferCommandOptions): Promise<void> {
   assertPlyOptions(options);
-  const plan = planInputs(inputs, options);
+  const plan = await planInputs(inputs, options);
   const progress = new PhaseProgress({ quiet: options.quiet });
   const model = await load(name, {
     backend: options.backend,
@@ -246,7 +258,7 @@ async function runInfer(name: ModelName, inputs: string[], options: InferCommand
   }).finally(() => progress.stop());
   try {
     if (!options.quiet) process.stderr.write(`${name} on ${model.backend}: ${model.backendReason}\n`);
-    if ("video" in plan) await inferVideo(model, plan.video, plan.output, options);
+    if ("video" in plan) await inferVideo(model, plan, options);
     else await inferStills(model, plan.stills, plan.outputs, options);
   } finally {
     await model.dispose();

@@ -105,6 +105,12 @@ test("infer refuses what it cannot do, naming the problem, and writes nothing", 
   t.false(existsSync(join(dir, "x.png")));
   t.false(existsSync(join(dir, "out")));
   t.false(existsSync(join(dir, "depth.mp4")));
+
+  writeFileSync(join(dir, "broken.mp4"), "not a video");
+  const video = await endosynth(["infer", "dav1", ...tiny("dav1"), join(dir, "broken.mp4")], { env, cwd: dir });
+  t.is(video.code, 1);
+  // The first line printed: the video is probed before the model is loaded ("hashing checkpoint" ...).
+  t.true(video.stderr.startsWith(`endosynth: ${join(dir, "broken.mp4")}: not a video ffprobe can read`), video.stderr);
 });
 
 test("convert writes an ONNX model and its weights, and lists the keys inference does not use", async (t) => {
