@@ -40,6 +40,11 @@ function readJson(path: string): { name: string; version: string } {
   return JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
 }
 
+/** endosynth's own package.json: two folders up from both lib/cli/info.ts and dist/cli/info.js. */
+export function packageJson(): { name: string; version: string } {
+  return readJson(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"));
+}
+
 /** The installed onnxruntime-node's version, read from its package.json without loading the native runtime. */
 function onnxruntimeNodeVersion(): string | null {
   try {
@@ -70,10 +75,10 @@ export async function backendAvailability(): Promise<BackendStatus[]> {
 
 /** Gathers the report. */
 export async function collectInfo(): Promise<Info> {
-  const packageJson = readJson(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"));
+  const { name, version } = packageJson();
   const versions = sharp.versions as { sharp?: string; vips: string };
   return {
-    package: { name: packageJson.name, version: packageJson.version },
+    package: { name, version },
     node: process.versions.node,
     platform: { os: platform(), release: release(), arch: arch(), cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
     sharp: { version: versions.sharp ?? "unknown", libvips: versions.vips },

@@ -5,21 +5,12 @@
  * code 1; the stack trace too with `--debug` or `ENDOSYNTH_DEBUG=1`.
  * @module
  */
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { registerConvertCommand } from "./convert.js";
 import { registerEvalCommand } from "./eval.js";
 import { registerInferCommand } from "./infer.js";
-import { registerInfoCommand } from "./info.js";
+import { packageJson, registerInfoCommand } from "./info.js";
 import { registerVizCommand } from "./viz.js";
-
-/** package.json sits two folders up from both lib/cli/main.ts and dist/cli/main.js. */
-function packageVersion(): string {
-  const path = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json");
-  return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
-}
 
 function wantsStack(argv: readonly string[]): boolean {
   return argv.includes("--debug") || process.env.ENDOSYNTH_DEBUG === "1";
@@ -29,7 +20,7 @@ function wantsStack(argv: readonly string[]): boolean {
 export function createProgram(): Command {
   const program = new Command("endosynth")
     .description("Metric depth for endoscopic images with the EndoSynth models")
-    .version(packageVersion(), "-V, --version", "print the package version")
+    .version(packageJson().version, "-V, --version", "print the package version")
     .option("--debug", "print stack traces with errors (or set ENDOSYNTH_DEBUG=1)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
