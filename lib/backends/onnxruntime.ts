@@ -71,9 +71,9 @@ export class OnnxRuntimeSession implements BackendSession {
     this.#worker = worker;
     this.#path = path;
     worker.on("message", (message: FromWorker) => this.#settle(message));
-    worker.on("error", (error) => this.#fail(new RuntimeFailureError(`ONNX Runtime worker crashed: ${error.message}`, { cause: error })));
+    worker.on("error", (error) => this.#fail(new RuntimeFailureError(`ONNX Runtime worker crashed running ${path}: ${error.message}`, { file: path, cause: error })));
     worker.on("exit", (code) => {
-      if (!this.#disposing) this.#fail(new RuntimeFailureError(`ONNX Runtime worker exited unexpectedly with code ${code}`));
+      if (!this.#disposing) this.#fail(new RuntimeFailureError(`ONNX Runtime worker running ${path} exited unexpectedly with code ${code}`, { file: path }));
     });
   }
 
