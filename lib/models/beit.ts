@@ -16,7 +16,7 @@
  */
 import { CheckpointError } from "../errors.js";
 import type { Graph, Value } from "../onnx/graph.js";
-import { layerNorm, linear } from "./dinov2.js";
+import { layerNorm, linear, mlp } from "./dinov2.js";
 import { CLASS_TOKEN_ROWS, relativePositionIndex, resizeRelativePositionTable, tableRows, type Grid } from "./relative_position.js";
 import type { Weights } from "./weights.js";
 
@@ -121,21 +121,13 @@ export function beitAttention(g: Graph, weights: Weights, x: Value, key: string,
   });
 }
 
-/** timm's Mlp: fc1, exact GELU, fc2. */
-function beitMlp(g: Graph, weights: Weights, x: Value, key: string, dims: BeitDims): Value {
-  return g.scoped("mlp", () => {
-    const hidden = g.gelu(linear(g, weights, x, `${key}.fc1`, dims.mlpHidden, dims.embedDim));
-    return linear(g, weights, hidden, `${key}.fc2`, dims.embedDim, dims.mlpHidden);
-  });
-}
-
 /** One block: `x + gamma_1 * attn(norm1(x))`, then `x + gamma_2 * mlp(norm2(x))`. */
 export function beitBlock(g: Graph, weights: Weights, x: Value, key: string, dims: BeitDims, grid: Grid, index: Value): Value {
   const dim = dims.embedDim;
   const norm = (input: Value, name: string): Value => layerNorm(g, weights, input, `${key}.${name}`, dim, BEIT_LAYER_NORM_EPSILON);
   const gamma = (name: string): Value => weights.value(g, `${key}.${name}`, [dim]);
   const attended = g.add(x, g.mul(gamma("gamma_1"), beitAttention(g, weights, norm(x, "norm1"), `${key}.attn`, dims, grid, index)));
-  return g.add(attended, g.mul(gamma("gamma_2"), beitMlp(g, weights, norm(attended, "norm2"), `${key}.mlp`, dims)));
+  return g.add(attended, g.mul(gamma("gamma_2"), mlp(g, weights, norm(attended, "norm2"), `${key}.mlp`, dims)));
 }
 
 /**

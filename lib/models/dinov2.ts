@@ -115,8 +115,8 @@ export interface ViTVariant {
   afterBlock?: (g: Graph, weights: Weights, x: Value, block: number) => Value;
 }
 
-/** DINOv2's Mlp: fc1, exact GELU, fc2. */
-export function mlp(g: Graph, weights: Weights, x: Value, key: string, dims: ViTDims, variant: ViTVariant = {}): Value {
+/** The ViT Mlp of DINOv2 and timm's BEiT: fc1, exact GELU, fc2. */
+export function mlp(g: Graph, weights: Weights, x: Value, key: string, dims: Pick<ViTDims, "embedDim" | "mlpHidden">, variant: ViTVariant = {}): Value {
   return g.scoped("mlp", () => {
     const fc = (input: Value, name: string, outFeatures: number, inFeatures: number): Value => {
       if (!variant.mlpWeight) return linear(g, weights, input, `${key}.${name}`, outFeatures, inFeatures);
