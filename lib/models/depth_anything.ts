@@ -81,12 +81,12 @@ export function depthAnythingNetwork(g: Graph, weights: Weights, version: DepthA
 
 /** Builds the whole inference graph of Depth Anything `version` from `weights` into `g`. */
 export function buildDepthAnything(g: Graph, weights: Weights, version: DepthAnythingVersion, options: BuildOptions): void {
-  const rgb = imageInput(g);
-  const image = preprocess(g, rgb, options);
+  const frame = imageInput(g);
+  const image = preprocess(g, frame, options);
   const raw = depthAnythingNetwork(g, weights, version, image, options.height, options.width);
   g.markStage("raw", raw);
   const metres = version === "v1" ? depthAnythingV1Metres(g, raw) : depthAnythingV2Metres(g, raw);
-  depthOutput(g, resizeToInput(g, metres, rgb));
+  depthOutput(g, resizeToInput(g, metres, frame));
 
   const stages: Record<StageOutput, Value> = { preprocessed: image, raw };
   for (const stage of options.stageOutputs ?? []) g.output(stages[stage], stage);

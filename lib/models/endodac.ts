@@ -141,8 +141,8 @@ function skipCoarseDisparities(weights: Weights): void {
 
 /** Builds EndoDAC's whole inference graph from `weights` into `g`. */
 export function buildEndoDac(g: Graph, weights: Weights, options: BuildOptions): void {
-  const rgb = imageInput(g);
-  const image = preprocess(g, rgb, options);
+  const frame = imageInput(g);
+  const image = preprocess(g, frame, options);
 
   const vit = readViTDims(weights, { prefix: ENDODAC_ENCODER_PREFIX });
   const neck = readDptNeckDims(weights, ENDODAC_HEAD_PREFIX);
@@ -161,7 +161,7 @@ export function buildEndoDac(g: Graph, weights: Weights, options: BuildOptions):
   skipCoarseDisparities(weights);
   for (const key of weights.unaccountedKeys()) weights.skip(key, DROPPED_BY_WRAPPER);
 
-  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, rgb), 1));
+  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, frame), 1));
   const stages: Record<StageOutput, Value> = { preprocessed: image, raw: disparity };
   for (const stage of options.stageOutputs ?? []) g.output(stages[stage], stage);
 }

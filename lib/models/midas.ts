@@ -115,8 +115,8 @@ export function midasHead(g: Graph, weights: Weights, path: Value, head: MidasHe
 
 /** Builds MiDaS's whole inference graph from `weights` into `g`. */
 export function buildMidas(g: Graph, weights: Weights, options: BuildOptions): void {
-  const rgb = imageInput(g);
-  const image = preprocess(g, rgb, options);
+  const frame = imageInput(g);
+  const image = preprocess(g, frame, options);
 
   const beit = readBeitDims(weights, MIDAS_ENCODER_PREFIX);
   const head = readMidasHeadDims(weights);
@@ -142,7 +142,7 @@ export function buildMidas(g: Graph, weights: Weights, options: BuildOptions): v
 
   g.markStage("raw", disparity);
   // On the resized network output: the wrapper's code uses its input there (see the module notes).
-  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, rgb), MIDAS_ALPHA));
+  depthOutput(g, disparityToMetres(g, resizeToInput(g, disparity, frame), MIDAS_ALPHA));
   // The raw stage is MiDaS's squeezed [1, 416, 736], as `output_raw.npy` holds it.
   const stage = (name: StageOutput): Value => (name === "raw" ? g.squeeze(disparity, [1]) : image);
   for (const name of options.stageOutputs ?? []) g.output(stage(name), name);

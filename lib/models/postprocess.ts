@@ -38,11 +38,11 @@ export function disparityToMetres(g: Graph, disparity: Value, scale: number): Va
 
 /**
  * `F.interpolate(x, (H, W), mode="bilinear", align_corners=True)[0, 0]` with (H, W) the dynamic
- * size of the input frame `rgb` [H, W, C]: [1, 1, h, w] → [H, W].
+ * size of the input frame [H, W, C] (from `imageInput`): [1, 1, h, w] → [H, W].
  */
-export function resizeToInput(g: Graph, x: Value, rgb: Value): Value {
+export function resizeToInput(g: Graph, x: Value, frame: Value): Value {
   return g.scoped("resize_to_input", () => {
-    const frameSize = g.slice(g.shapeOf(rgb), [0], [2], [0]);
+    const frameSize = g.slice(g.shapeOf(frame), [0], [2], [0]);
     const sizes = g.concat([g.constant([1, 1], "int64"), frameSize], 0);
     const resized = g.resize(x, { sizes, mode: "linear", coordinateTransformationMode: "align_corners" });
     return g.reshape(resized, frameSize);

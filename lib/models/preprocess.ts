@@ -41,9 +41,13 @@ export const INPUT_NAME = "rgb";
 /** OpenCV's cubic kernel parameter (Keys, A = -0.75). */
 const KEYS_A = -0.75;
 
-/** Declares the model input: uint8 [H, W, C], every dimension symbolic. */
+/**
+ * Declares the model input, uint8 [H, W, C] with every dimension symbolic, and returns it cast to
+ * float32: TensorRT accepts uint8 only at the network's inputs, feeding a Cast and nothing else (not
+ * even Shape), so every later op reads this float32 frame.
+ */
 export function imageInput(g: Graph): Value {
-  return g.input(INPUT_NAME, "uint8", ["H", "W", "C"]);
+  return g.cast(g.input(INPUT_NAME, "uint8", ["H", "W", "C"]), "float32");
 }
 
 /**
@@ -105,21 +109,20 @@ function cubicPass(g: Graph, x: Value, axis: number, taps: CubicTaps, weightShap
 }
 
 /**
- * Pre-processing subgraph: uint8 [H, W, C] → float32 [1, 3, height, width], as the reference
- * wrapper computes it (cvtColor, /255, INTER_CUBIC resize, normalisation, HWC → CHW).
+ * Pre-processing subgraph: the frame [H, W, C] (float32 pixel values 0-255, from
+ * {@link imageInput}) → float32 [1, 3, height, width], as the reference wrapper computes it
+ * (cvtColor, /255, INTER_CUBIC resize, normalisation, HWC → CHW).
  */
-export function preprocess(g: Graph, rgb: Value, spec: PreprocessSpec): Value {
+export function preprocess(g: Graph, frame: Value, spec: PreprocessSpec): Value {
   return g.scoped("preprocess", () => {
-    // The first op: TensorRT accepts uint8 only at the network's inputs and outputs.
-    const pixels = g.cast(rgb, "float32");
-    const inputShape = g.shapeOf(rgb);
+    const inputShape = g.shapeOf(frame);
     const inputHeight = g.gather(inputShape, 0, 0);
     const inputWidth = g.gather(inputShape, 1, 0);
 
     // Planar layout first: ONNX Runtime gathers, transposes and broadcasts whole rows fast but
     // 3-float pixels slowly. Separable passes commute, so the vertical one runs first (it shrinks
     // the image most) and the horizontal one on the transposed planes, both gathering rows.
-    const planes = g.transpose(pixels, [2, 0, 1]);
+    const planes = g.transpose(frame, [2, 0, 1]);
     const vertical = cubicPass(g, planes, 1, cubicTaps(g, inputHeight, spec.height), [1, spec.height, 1]);
     const columns = g.transpose(vertical, [0, 2, 1]);
     const horizontal = cubicPass(g, columns, 1, cubicTaps(g, inputWidth, spec.width), [1, spec.width, 1]);

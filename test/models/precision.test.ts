@@ -93,6 +93,9 @@ for (const arch of MODEL_NAMES) {
     t.is(report.nodes, model.nodes.length);
     t.deepEqual(model.inputs, [{ name: "rgb", elemType: ELEM_TYPE.uint8 }]);
     t.deepEqual(model.outputs, [{ name: "depth", elemType: ELEM_TYPE.float32 }]);
+    // TensorRT lets a uint8 network input feed a Cast and nothing else (not even Shape).
+    const readers = model.nodes.filter((n) => n.inputs.includes("rgb"));
+    t.deepEqual(readers.map((n) => [n.opType, n.ints.to]), [["Cast", ELEM_TYPE.float32]]);
 
     const types = elementTypes(model);
     const initializerTypes = new Map(model.initializers.map((i) => [i.name, i.elemType]));
