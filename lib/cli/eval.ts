@@ -9,7 +9,7 @@
  */
 import { extname, join } from "node:path";
 import { MultiBar, type SingleBar } from "cli-progress";
-import { type Command, CommanderError, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { ProgressCallback } from "../backends/backend.js";
 import { AbortError, InputError } from "../errors.js";
 import { assertDistinctModels, checkEvaluation, type EvalEvent, evaluateDataset, type EvaluateDatasetOptions } from "../eval/dataset.js";
@@ -21,6 +21,7 @@ import { type BackendChoice, load } from "../model.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "../models/registry.js";
 import type { DepthModel } from "../stream.js";
 import { parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
+import { abortOnInterrupt, interrupted } from "./interrupt.js";
 
 /** Options the command passes when loading each model. */
 export interface EvalLoadOptions {
@@ -50,7 +51,6 @@ interface EvalCommandOptions {
 }
 
 const DEFAULT_OUTPUT = "endosynth-eval.csv";
-const INTERRUPTED_EXIT_CODE = 130;
 
 /** The Markdown table's default path: the rows file with `.md` for its extension. */
 export function defaultMarkdownPath(output: string): string {
@@ -151,14 +151,11 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
   const models: Awaited<ReturnType<LoadModel>>[] = [];
   const view = new ProgressView();
   const controller = new AbortController();
-  let interrupts = 0;
-  const onInterrupt = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(INTERRUPTED_EXIT_CODE);
-    view.message("\ninterrupted: finishing the sample in progress (Ctrl-C again to quit at once; rows written so far are kept)");
-    controller.abort();
-  };
-  process.on("SIGINT", onInterrupt);
+  const stopListening = abortOnInterrupt(
+    controller,
+    "\ninterrupted: finishing the sample in progress (Ctrl-C again to quit at once; rows written so far are kept)",
+    (text) => view.message(text),
+  );
   try {
     for (const name of names) {
       process.stderr.write(`loading ${name}\n`);
@@ -184,10 +181,9 @@ async function runEval(args: string[], options: EvalCommandOptions, load: LoadMo
     view.stop();
     if (!(error instanceof AbortError)) throw error;
     process.stderr.write(`${error.message}\nresume with:\n  ${resumeCommand(names, dataset, options)}\n`);
-    // Commander's error carries the exit code through main() without printing anything more.
-    throw new CommanderError(INTERRUPTED_EXIT_CODE, "endosynth.interrupted", error.message);
+    throw interrupted(error.message);
   } finally {
-    process.off("SIGINT", onInterrupt);
+    stopListening();
     await Promise.all(models.map((model) => model.dispose()));
   }
 }

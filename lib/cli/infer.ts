@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { InputError } from "../errors.js";
+import { AbortError, InputError } from "../errors.js";
 import { depthToPointCloud, type Intrinsics } from "../geometry/pointcloud.js";
 import { readImage, writeImage } from "../io/image.js";
 import { readNpy, writeNpy } from "../io/npy.js";
@@ -23,6 +23,7 @@ import { createVideoWriter, probeVideo, readVideoFrames, type VideoInfo } from "
 import { depth2rgb } from "../viz/depth2rgb.js";
 import { CountProgress, PhaseProgress } from "./progress.js";
 import { parseNumber, parsePositiveInteger } from "./arguments.js";
+import { abortOnInterrupt, interrupted } from "./interrupt.js";
 
 interface InferCommandOptions {
   output?: string;
@@ -202,16 +203,19 @@ async function inferVideo(model: Model, { video: input, info, output }: VideoPla
   const width = options.sideBySide ? 2 * info.width : info.width;
   const writer = await createVideoWriter(output, { width, height: info.height, fps: info.fps });
   const progress = new CountProgress("frames", info.frameCount, { quiet: options.quiet });
+  const controller = new AbortController();
+  const stopListening = abortOnInterrupt(controller, `\ninterrupted: stopping; ${output} is not written (Ctrl-C again to quit at once)`, (text) => process.stderr.write(`${text}\n`));
   try {
-    for await (const { frame, depth } of model.stream(readVideoFrames(input), { inflight: options.inflight })) {
+    for await (const { frame, depth } of model.stream(readVideoFrames(input), { inflight: options.inflight, signal: controller.signal })) {
       await writer.write(picture(frame, depth, options));
       progress.tick();
     }
     await writer.close();
   } catch (error) {
     await writer.abort();
-    throw error;
+    throw error instanceof AbortError ? interrupted(error.message) : error;
   } finally {
+    stopListening();
     const { done, rate } = progress.stop();
     if (!options.quiet) process.stderr.write(`${done} frames at ${rate.toFixed(1)} frames/s\n`);
   }

@@ -1,13 +1,13 @@
 import test from "ava";
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readImage } from "../../lib/io/image.js";
 import { readNpy } from "../../lib/io/npy.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { probeVideo, readVideoFrames } from "../../lib/video/ffmpeg.js";
 import { depth2rgb } from "../../lib/viz/depth2rgb.js";
-import { endosynth } from "../helpers/cli.js";
+import { cliEntry, endosynth, tsxLoader } from "../helpers/cli.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
 import { BOUNDS, fixtureFloats } from "../models/helpers.js";
 import { errorStats } from "../onnx/helpers.js";
@@ -79,6 +79,25 @@ test("infer on a video writes a colour-mapped video with every frame", async (t)
     frames++;
   }
   t.is(frames, 5);
+});
+
+test("Ctrl-C during a video stops cleanly: exit 130, no output and no temporary file left", async (t) => {
+  const { dir, env } = workDir(t);
+  const video = join(dir, "long.mkv");
+  execFileSync("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x96:rate=10:duration=30", "-c:v", "ffv1", video]);
+  const child = spawn(process.execPath, ["--import", tsxLoader, cliEntry, "infer", "dav1", ...tiny("dav1"), video, "-o", join(dir, "depth.mp4")], {
+    cwd: dir,
+    env: { ...process.env, ...env },
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  while (!stderr.includes("dav1 on onnxruntime")) await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  child.kill("SIGINT");
+  t.is(await exited, 130);
+  t.regex(stderr, /interrupted: stopping; .*depth\.mp4 is not written/);
+  t.deepEqual(readdirSync(dir).filter((name) => name !== "cache").sort(), ["long.mkv"]);
 });
 
 test("infer refuses what it cannot do, naming the problem, and writes nothing", async (t) => {

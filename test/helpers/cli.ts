@@ -7,8 +7,10 @@ import { promisify } from "node:util";
 import { repoRoot } from "./fixtures.js";
 
 const run = promisify(execFile);
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-const main = join(repoRoot, "lib", "cli", "main.ts");
+/** tsx's loader, for `node --import <it>` in child processes. */
+export const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+/** The CLI's TypeScript entry point. */
+export const cliEntry = join(repoRoot, "lib", "cli", "main.ts");
 
 /** What a CLI run printed and how it exited. */
 export interface CliResult {
@@ -20,7 +22,7 @@ export interface CliResult {
 /** Runs `endosynth <args>` from `cwd` (default: the repository) and collects its output. */
 export async function endosynth(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["--import", tsx, main, ...args], {
+    const { stdout, stderr } = await run(process.execPath, ["--import", tsxLoader, cliEntry, ...args], {
       cwd: options.cwd ?? repoRoot,
       env: { ...process.env, ENDOSYNTH_DEBUG: "", ...options.env },
       maxBuffer: 64 << 20,
