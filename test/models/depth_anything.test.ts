@@ -2,30 +2,13 @@ import test from "ava";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { convertCheckpoint } from "../../lib/models/convert.js";
-import { modelSpec } from "../../lib/models/registry.js";
-import { Weights } from "../../lib/models/weights.js";
-import { Graph } from "../../lib/onnx/graph.js";
 import { fixture } from "../helpers/fixtures.js";
-import { errorStats, runGraph, tempDir } from "../onnx/helpers.js";
-import { BOUNDS, DEPTH_ANYTHING, fixtureFloats, fixtureInput, reverseChannels, runModelFile, tinyStateDict } from "./helpers.js";
+import { errorStats, tempDir } from "../onnx/helpers.js";
+import { BOUNDS, DEPTH_ANYTHING, fixtureFloats, fixtureInput, reverseChannels, runModelFile, stageErrors, tinyStateDict } from "./helpers.js";
 
 for (const arch of DEPTH_ANYTHING) {
   test(`${arch}: every stage matches the reference (preprocessed, output_raw, expected)`, async (t) => {
-    const g = new Graph(arch);
-    const weights = new Weights(await tinyStateDict(arch));
-    modelSpec(arch).build!(g, weights, { channelOrder: "rgb", stageOutputs: ["preprocessed", "raw"] });
-    weights.finish();
-    const input = fixtureInput(arch);
-    const result = await runGraph(t, g, { rgb: { type: "uint8", data: input.data, dims: input.shape } });
-
-    const pre = errorStats(result.preprocessed.data as Float32Array, fixtureFloats(arch, "preprocessed.npy"));
-    const rawExpected = fixtureFloats(arch, "output_raw.npy");
-    const raw = errorStats(result.raw.data as Float32Array, rawExpected);
-    const range = rawExpected.reduce((a, b) => Math.max(a, b), -Infinity) - rawExpected.reduce((a, b) => Math.min(a, b), Infinity);
-    const depth = errorStats(result.depth.data as Float32Array, fixtureFloats(arch, "expected.npy"));
-    t.log(`preprocessed: max abs ${pre.maxAbs.toExponential(2)}, mean ${pre.meanAbs.toExponential(2)}`);
-    t.log(`output_raw: max abs ${raw.maxAbs.toExponential(2)} (${(raw.maxAbs / range).toExponential(2)} of its range), mean ${raw.meanAbs.toExponential(2)}`);
-    t.log(`expected: max abs ${depth.maxAbs.toExponential(2)} m, mean ${depth.meanAbs.toExponential(2)} m, max rel ${depth.maxRel.toExponential(2)}`);
+    const { input, result, pre, raw, rawRange: range, depth } = await stageErrors(t, arch);
     t.deepEqual(result.depth.dims, input.shape.slice(0, 2));
     t.true(pre.maxAbs < 5e-6);
     t.true(raw.maxAbs / range < 2e-5);

@@ -3,7 +3,11 @@ import * as ort from "onnxruntime-node";
 import { readStateDict, type StateDict } from "../../lib/checkpoint/state_dict.js";
 import { readNpy } from "../../lib/io/npy.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
+import { modelSpec, type ModelName } from "../../lib/models/registry.js";
+import { Weights } from "../../lib/models/weights.js";
+import { Graph } from "../../lib/onnx/graph.js";
 import { fixture } from "../helpers/fixtures.js";
+import { errorStats, runGraph, type WithTeardown } from "../onnx/helpers.js";
 
 /** The two Depth Anything fixtures. */
 export const DEPTH_ANYTHING = ["dav1", "dav2"] as const;
@@ -44,4 +48,39 @@ export async function runModelFile(path: string, frame: NdArray<"uint8">): Promi
   } finally {
     await session.release();
   }
+}
+
+/** Error statistics of one output against its reference. */
+export interface ErrorStats {
+  maxAbs: number;
+  meanAbs: number;
+  maxRel: number;
+}
+
+/** Whether depth errors are within the issue's parity bounds. */
+export function withinBounds(stats: ErrorStats): boolean {
+  return stats.maxAbs <= BOUNDS.maxAbs && stats.meanAbs <= BOUNDS.meanAbs && stats.maxRel <= BOUNDS.maxRel;
+}
+
+/**
+ * Builds a fixture's tiny model with its "preprocessed" and "raw" stages as extra outputs, runs it
+ * on the fixture's input and compares every stage with the reference files, logging the errors.
+ */
+export async function stageErrors(t: WithTeardown & { log: (...values: unknown[]) => void }, arch: ModelName) {
+  const g = new Graph(arch);
+  const weights = new Weights(await tinyStateDict(arch));
+  modelSpec(arch).build(g, weights, { channelOrder: "rgb", stageOutputs: ["preprocessed", "raw"] });
+  weights.finish();
+  const input = fixtureInput(arch);
+  const result = await runGraph(t, g, { rgb: { type: "uint8", data: input.data, dims: input.shape } });
+
+  const pre = errorStats(result.preprocessed.data as Float32Array, fixtureFloats(arch, "preprocessed.npy"));
+  const rawExpected = fixtureFloats(arch, "output_raw.npy");
+  const raw = errorStats(result.raw.data as Float32Array, rawExpected);
+  const rawRange = rawExpected.reduce((a, b) => Math.max(a, b), -Infinity) - rawExpected.reduce((a, b) => Math.min(a, b), Infinity);
+  const depth = errorStats(result.depth.data as Float32Array, fixtureFloats(arch, "expected.npy"));
+  t.log(`preprocessed: max abs ${pre.maxAbs.toExponential(2)}, mean ${pre.meanAbs.toExponential(2)}`);
+  t.log(`output_raw: max abs ${raw.maxAbs.toExponential(2)} (${(raw.maxAbs / rawRange).toExponential(2)} of its range), mean ${raw.meanAbs.toExponential(2)}`);
+  t.log(`expected: max abs ${depth.maxAbs.toExponential(2)} m, mean ${depth.meanAbs.toExponential(2)} m, max rel ${depth.maxRel.toExponential(2)}`);
+  return { input, result, pre, raw, rawRange, depth };
 }

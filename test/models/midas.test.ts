@@ -2,13 +2,10 @@ import test from "ava";
 import { join } from "node:path";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
 import { convertCheckpoint } from "../../lib/models/convert.js";
-import { modelSpec } from "../../lib/models/registry.js";
-import { Weights } from "../../lib/models/weights.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
-import { Graph } from "../../lib/onnx/graph.js";
 import { fixture } from "../helpers/fixtures.js";
-import { errorStats, runGraph, tempDir } from "../onnx/helpers.js";
-import { BOUNDS, fixtureFloats, fixtureInput, reverseChannels, runModelFile, tinyStateDict } from "./helpers.js";
+import { errorStats, tempDir } from "../onnx/helpers.js";
+import { fixtureFloats, fixtureInput, reverseChannels, runModelFile, stageErrors, tinyStateDict, withinBounds } from "./helpers.js";
 
 /** Keys MiDaS has but inference never reads (every other key of tiny.pth must be consumed). */
 const UNREAD_KEYS = [
@@ -16,26 +13,8 @@ const UNREAD_KEYS = [
   ...["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"].map((name) => `scratch.refinenet4.resConfUnit1.${name}`),
 ].sort();
 
-function withinBounds(stats: { maxAbs: number; meanAbs: number; maxRel: number }): boolean {
-  return stats.maxAbs <= BOUNDS.maxAbs && stats.meanAbs <= BOUNDS.meanAbs && stats.maxRel <= BOUNDS.maxRel;
-}
-
 test("midas: every stage matches the reference (preprocessed, output_raw disparity, expected)", async (t) => {
-  const g = new Graph("midas");
-  const weights = new Weights(await tinyStateDict("midas"));
-  modelSpec("midas").build!(g, weights, { channelOrder: "rgb", stageOutputs: ["preprocessed", "raw"] });
-  weights.finish();
-  const input = fixtureInput("midas");
-  const result = await runGraph(t, g, { rgb: { type: "uint8", data: input.data, dims: input.shape } });
-
-  const pre = errorStats(result.preprocessed.data as Float32Array, fixtureFloats("midas", "preprocessed.npy"));
-  const rawExpected = fixtureFloats("midas", "output_raw.npy");
-  const raw = errorStats(result.raw.data as Float32Array, rawExpected);
-  const range = rawExpected.reduce((a, b) => Math.max(a, b), -Infinity) - rawExpected.reduce((a, b) => Math.min(a, b), Infinity);
-  const depth = errorStats(result.depth.data as Float32Array, fixtureFloats("midas", "expected.npy"));
-  t.log(`preprocessed: max abs ${pre.maxAbs.toExponential(2)}, mean ${pre.meanAbs.toExponential(2)}`);
-  t.log(`output_raw: max abs ${raw.maxAbs.toExponential(2)} (${(raw.maxAbs / range).toExponential(2)} of its range), mean ${raw.meanAbs.toExponential(2)}`);
-  t.log(`expected: max abs ${depth.maxAbs.toExponential(2)} m, mean ${depth.meanAbs.toExponential(2)} m, max rel ${depth.maxRel.toExponential(2)}`);
+  const { input, result, pre, raw, rawRange: range, depth } = await stageErrors(t, "midas");
   t.deepEqual(result.preprocessed.dims, [1, 3, 420, 742]);
   // The 420x742 input floors to 26x46 patches: the network sees 416x736 and outputs at that size.
   t.deepEqual(result.raw.dims, [1, 416, 736]);
