@@ -39,6 +39,7 @@ import {
   type AddonState,
   type NativeAddon,
   type NativeEngine,
+  type NativeEngineInfo,
   type NativeHostArena,
   type NativeLogEntry,
   type NativeStatus,
@@ -308,16 +309,8 @@ export interface TensorRTTimings extends NativeTimings {
   jsOverheadMs: number;
 }
 
-/** Description of one engine of a session. */
-export interface TensorRTEngineInfo {
-  height: number;
-  width: number;
-  channels: number;
-  slots: number;
-  description: string;
-  /** Whether every slot replays a CUDA graph. */
-  graphs: boolean;
-}
+/** Description of one engine of a session: the native description less its internals. */
+export type TensorRTEngineInfo = Omit<NativeEngineInfo, "pinnedStaging" | "disposed">;
 
 /** Hands out the slots of one engine, first come first served. */
 class SlotPool {

@@ -89,13 +89,21 @@ export interface NativeTimings {
 
 /** Description of a loaded engine. */
 export interface NativeEngineInfo {
+  /** Frame height the engine was built for, pixels. */
   height: number;
+  /** Frame width, pixels. */
   width: number;
+  /** Frame channels, 3 or 4. */
   channels: number;
+  /** Execution contexts, i.e. frames it can run at once. */
   slots: number;
+  /** One line for logs: device, precision, shape. */
   description: string;
+  /** Whether every slot replays a CUDA graph. */
   graphs: boolean;
+  /** Whether its staging buffers are pinned host memory. */
   pinnedStaging: boolean;
+  /** Whether it has been disposed. */
   disposed: boolean;
 }
 
