@@ -5,6 +5,7 @@
  * Field numbers from onnx/onnx.proto.
  */
 import { readFileSync } from "node:fs";
+import { packedVarints, protoFields as fields } from "../../lib/onnx/protobuf_reader.js";
 
 /** TensorProto.DataType values tests name. */
 export const ELEM_TYPE = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 } as const;
@@ -37,57 +38,8 @@ export interface ReadModel {
   metadata: Record<string, string>;
 }
 
-type Field = { number: number; wire: number; value: bigint | Uint8Array };
-
-function* fields(bytes: Uint8Array): Generator<Field> {
-  let at = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      const byte = bytes[at++];
-      result |= BigInt(byte & 0x7f) << shift;
-      if (byte < 0x80) return result;
-    }
-  };
-  while (at < bytes.length) {
-    const key = Number(varint());
-    const wire = key & 7;
-    const number = key >>> 3;
-    if (wire === 0) yield { number, wire, value: varint() };
-    else if (wire === 2) {
-      const length = Number(varint());
-      yield { number, wire, value: bytes.subarray(at, at + length) };
-      at += length;
-    } else if (wire === 5) {
-      yield { number, wire, value: bytes.subarray(at, at + 4) };
-      at += 4;
-    } else if (wire === 1) {
-      yield { number, wire, value: bytes.subarray(at, at + 8) };
-      at += 8;
-    } else throw new Error(`unsupported wire type ${wire}`);
-  }
-}
-
 const text = (value: bigint | Uint8Array): string => Buffer.from(value as Uint8Array).toString("utf8");
 const int = (value: bigint | Uint8Array): number => Number(BigInt.asIntN(64, value as bigint));
-
-/** A packed repeated int64 field (TensorProto.dims as the writer stores them). */
-function packedVarints(value: Uint8Array): number[] {
-  return [...fields(value.length === 0 ? value : prefixAsField(value))].map((f) => int(f.value));
-}
-
-/** Wraps packed varints as a run of field-1 varints, so {@link fields} decodes them. */
-function prefixAsField(value: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let start = 0;
-  for (let i = 0; i < value.length; i++) {
-    if (value[i] < 0x80) {
-      out.push(0x08, ...value.subarray(start, i + 1));
-      start = i + 1;
-    }
-  }
-  return Uint8Array.from(out);
-}
 
 function readNode(bytes: Uint8Array): ReadNode {
   const node: ReadNode = { name: "", opType: "", inputs: [], outputs: [], ints: {} };
@@ -113,7 +65,7 @@ function readTensor(bytes: Uint8Array): ReadTensor {
   const tensor: ReadTensor = { name: "", elemType: 0, dims: [] };
   for (const f of fields(bytes)) {
     if (f.number === 1) {
-      if (f.wire === 2) tensor.dims.push(...packedVarints(f.value as Uint8Array));
+      if (f.wireType === 2) tensor.dims.push(...packedVarints(f.value).map(int));
       else tensor.dims.push(int(f.value));
     } else if (f.number === 2) tensor.elemType = int(f.value);
     else if (f.number === 8) tensor.name = text(f.value);
