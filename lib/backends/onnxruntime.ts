@@ -9,10 +9,11 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { DisposedError, RuntimeFailureError } from "../errors.js";
 import { assertIntegerInRange, assertOptions, assertString } from "../is.js";
 import { ndarray, type NdArray } from "../ndarray/ndarray.js";
+import { siblingModule, startWorker } from "../threads/start_worker.js";
 import type { BackendSession, RunOptions } from "./backend.js";
 import type { FromWorker, ToWorker, WorkerFrame, WorkerSharedOutput } from "./onnxruntime_protocol.js";
 
@@ -35,18 +36,7 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-// In dist the worker is a .js file beside this one. Under tsx (tests, scripts) both are .ts files and
-// the worker needs tsx's loader, which Node 20 does not apply to a worker's entry module: a tiny
-// bootstrap registers it first.
-const fromSource = import.meta.url.endsWith(".ts");
-const workerUrl = new URL(`./onnxruntime_worker${fromSource ? ".ts" : ".js"}`, import.meta.url);
-
-function startWorker(): Worker {
-  if (!fromSource) return new Worker(workerUrl);
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(workerUrl.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`));
-}
+const workerUrl = siblingModule("onnxruntime_worker", import.meta.url);
 
 function workerError(error: { name: string; message: string }, path: string): RuntimeFailureError {
   return new RuntimeFailureError(`ONNX Runtime failed on ${path}: ${error.message}`, { file: path });
@@ -181,7 +171,7 @@ export async function openOnnxRuntime(path: string, options: OnnxRuntimeOptions 
   assertString("path", path);
   assertOptions("options", options, ["threads"]);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
-  const worker = startWorker();
+  const worker = startWorker(workerUrl);
   worker.unref();
   const session = new OnnxRuntimeSession(worker, path);
   try {

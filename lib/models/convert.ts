@@ -17,6 +17,7 @@ import { readStateDict } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
 import { toFloat16 } from "../onnx/float16.js";
 import { writeOnnx, type OnnxGraph } from "../onnx/writer.js";
+import { convertInWorker, type ConvertRequest } from "./convert_in_worker.js";
 import type { ChannelOrder } from "./preprocess.js";
 import { MODEL_NAMES, modelSpec, recognizeArchitectures, type ModelName, type ModelSpec } from "./registry.js";
 import { Weights, type StateDictLike, type UnusedKey } from "./weights.js";
@@ -139,14 +140,42 @@ function float16Body(graph: Graph): OnnxGraph {
 /**
  * Converts a checkpoint to an ONNX model with the whole inference contract. Every state-dict key
  * is either used by the graph or reported in {@link ConversionReport.unusedKeys} with its reason.
+ *
+ * A checkpoint file is converted in a worker thread, so the 1 to 4 seconds of reading and graph
+ * building never stall the caller's event loop; a `stateDict` already in memory is converted in
+ * the calling thread.
  * @throws {CheckpointError} for a checkpoint of another architecture (naming it), missing or
  * unexpected keys, or wrong shapes (naming them all); also the reader's errors.
  * @throws {InputError} for bad options.
  * @throws {AbortError} when `signal` aborts; nothing is left at `output`.
  */
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConversionReport> {
-  const started = performance.now();
   validate(options);
+  if (options.stateDict) return convertInThisThread(options);
+  // Made before the first await, while the caller's frames are still on the stack.
+  const callSite = new Error();
+  throwIfAborted(options.signal);
+  const started = performance.now();
+  const request: ConvertRequest = {
+    options: {
+      model: options.model,
+      checkpoint: options.checkpoint!,
+      output: options.output,
+      channelOrder: options.channelOrder ?? "rgb",
+      precision: options.precision ?? "fp32",
+    },
+    reportProgress: options.onProgress !== undefined,
+  };
+  const report = await convertInWorker(request, options.onProgress, options.signal, callSite);
+  return { ...report, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * {@link convertCheckpoint}'s work, in the calling thread, on validated options.
+ * @internal
+ */
+export async function convertInThisThread(options: ConvertOptions): Promise<ConversionReport> {
+  const started = performance.now();
   const spec = modelSpec(options.model);
   const channelOrder = options.channelOrder ?? "rgb";
   const precision = options.precision ?? "fp32";

@@ -6,15 +6,19 @@
  * included).
  *
  * Targets (issues 3 and 4): dav1 conversion < 20 s; peak RSS < 2x the checkpoint size.
+ *
+ * Also measured: the longest event-loop stall of the calling thread during the conversion, which
+ * `convertCheckpoint` runs in a worker, against the same conversion in the calling thread.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
 import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
-import { convertCheckpoint } from "../../lib/models/convert.js";
+import { convertCheckpoint, convertInThisThread } from "../../lib/models/convert.js";
 import { modelSpec, type ModelName } from "../../lib/models/registry.js";
 import type { Suite } from "./harness.js";
 
@@ -27,7 +31,12 @@ interface ChildResult {
   seconds: number;
   peakRssMB: number;
   parameters: number;
+  /** Longest event-loop delay of the calling thread during the conversion. */
+  loopMaxMs: number;
 }
+
+/** Where the conversion runs: `convertCheckpoint`'s worker, or the calling thread. */
+type Placement = "worker" | "thread";
 
 /** The models benchmarked, in order. */
 const MODELS: readonly ModelName[] = ["dav1", "dav2", "endodac", "midas"];
@@ -38,19 +47,24 @@ export function writeRandomCheckpoint(model: ModelName, path: string): void {
   writePth(path, randomStateDictFromKeys(keys, 1));
 }
 
-/** The child process: converts and prints its own time and peak RSS as JSON. */
-async function convertInChild(model: ModelName, checkpoint: string, output: string): Promise<void> {
-  const report = await convertCheckpoint({ model, checkpoint, output });
+/** The child process: converts and prints its own time, peak RSS and event-loop stall as JSON. */
+async function convertInChild(placement: Placement, model: ModelName, checkpoint: string, output: string): Promise<void> {
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const convert = placement === "worker" ? convertCheckpoint : convertInThisThread;
+  const report = await convert({ model, checkpoint, output });
+  loopDelay.disable();
   const result: ChildResult = {
     seconds: report.seconds,
     peakRssMB: (process.resourceUsage().maxRSS * 1024) / MB,
     parameters: report.parameters,
+    loopMaxMs: loopDelay.max / 1e6,
   };
   process.stdout.write(JSON.stringify(result));
 }
 
-function convertInFreshProcess(model: ModelName, checkpoint: string, output: string): ChildResult {
-  const stdout = execFileSync(process.execPath, [...process.execArgv, self, "--child", model, checkpoint, output], { encoding: "utf8" });
+function convertInFreshProcess(placement: Placement, model: ModelName, checkpoint: string, output: string): ChildResult {
+  const stdout = execFileSync(process.execPath, [...process.execArgv, self, "--child", placement, model, checkpoint, output], { encoding: "utf8" });
   return JSON.parse(stdout) as ChildResult;
 }
 
@@ -74,7 +88,7 @@ export const convertSuite: Suite = {
       results.set(model, []);
       return {
         name: `convert ${model} (${(modelSpec(model).parameters / 1e6).toFixed(1)} M params), incl. process start`,
-        run: () => results.get(model)!.push(convertInFreshProcess(model, checkpoint, output)),
+        run: () => results.get(model)!.push(convertInFreshProcess("worker", model, checkpoint, output)),
         ...(model === "dav1" ? { compare: { kind: "target", ms: 20_000, label: "< 20 s" } as const } : {}),
       };
     });
@@ -84,9 +98,12 @@ export const convertSuite: Suite = {
       if (!workDir || runs.length === 0) continue;
       const checkpointMB = statSync(join(workDir, modelSpec(model).checkpointFile)).size / MB;
       const peak = Math.max(...runs.map((r) => r.peakRssMB));
+      const inThread = convertInFreshProcess("thread", model, join(workDir, modelSpec(model).checkpointFile), join(workDir, `${model}.onnx`));
       console.log(
         `convertCheckpoint(${model}) itself: median ${median(runs.map((r) => r.seconds)).toFixed(2)} s over ${runs.length} runs; ` +
-          `peak RSS ${peak.toFixed(0)} MB = ${(peak / checkpointMB).toFixed(2)}x the ${checkpointMB.toFixed(0)} MB checkpoint (target < 2x)`,
+          `peak RSS ${peak.toFixed(0)} MB = ${(peak / checkpointMB).toFixed(2)}x the ${checkpointMB.toFixed(0)} MB checkpoint (target < 2x); ` +
+          `longest event-loop stall ${median(runs.map((r) => r.loopMaxMs)).toFixed(0)} ms (median of runs) ` +
+          `against ${inThread.loopMaxMs.toFixed(0)} ms converting in the calling thread (${inThread.seconds.toFixed(2)} s)`,
       );
     }
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -94,5 +111,5 @@ export const convertSuite: Suite = {
 };
 
 if (process.argv[1] === self && process.argv[2] === "--child") {
-  await convertInChild(process.argv[3] as ModelName, process.argv[4], process.argv[5]);
+  await convertInChild(process.argv[3] as Placement, process.argv[4] as ModelName, process.argv[5], process.argv[6]);
 }
