@@ -25,9 +25,9 @@ CudaStream CreateStream() {
   return CudaStream(stream);
 }
 
-CudaEvent CreateEvent() {
+CudaEvent CreateEvent(bool blocking) {
   cudaEvent_t event = nullptr;
-  CheckCuda(cudaEventCreateWithFlags(&event, cudaEventDefault), "cudaEventCreateWithFlags");
+  CheckCuda(cudaEventCreateWithFlags(&event, blocking ? cudaEventBlockingSync : cudaEventDefault), "cudaEventCreateWithFlags");
   return CudaEvent(event);
 }
 

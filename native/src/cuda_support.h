@@ -56,8 +56,10 @@ using PinnedMemory = std::unique_ptr<void, PinnedMemoryDeleter>;
 
 // A non-blocking stream (it never synchronizes with the legacy default stream).
 CudaStream CreateStream();
-// An event that records timing.
-CudaEvent CreateEvent();
+// An event that records timing. A `blocking` event puts a thread waiting on it with
+// cudaEventSynchronize to sleep instead of spinning, so a frame in flight does not hold a CPU core
+// at 100% for the whole time the GPU works on it.
+CudaEvent CreateEvent(bool blocking = false);
 DeviceMemory AllocateDevice(std::size_t bytes);
 // Page-locked host memory, portable across devices, which the GPU reads and writes by DMA.
 PinnedMemory AllocatePinned(std::size_t bytes);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -46,7 +47,8 @@ class TensorRtSlot final : public SlotExecutor {
         device_output_(AllocateDevice(geometry.OutputBytes())),
         staging_input_(AllocatePinned(geometry.InputBytes())),
         staging_output_(AllocatePinned(geometry.OutputBytes())) {
-    for (CudaEvent& mark : marks_) mark = CreateEvent();
+    // The slot's thread waits on the last mark for every frame: it should sleep, not spin a core.
+    for (std::size_t i = 0; i < std::size(marks_); ++i) marks_[i] = CreateEvent(/*blocking=*/i + 1 == std::size(marks_));
     const std::uint64_t log_mark = TensorRtLog().LastSeq();
     context_.reset(model_->engine->createExecutionContext());
     if (!context_) throw TensorRtFailure("ICudaEngine::createExecutionContext", "TensorRT could not create an execution context", log_mark);
