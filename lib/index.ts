@@ -48,6 +48,7 @@ export { MODEL_NAMES, type ModelName, type ModelSpec, modelSpec, modelSpecs } fr
 export type { Normalisation } from "./models/preprocess.js";
 export type { StateDictLike, UnusedKey } from "./models/weights.js";
 export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./models/convert.js";
+export { readOnnxMetadata, type OnnxModelInfo, type OpsetImport } from "./onnx/metadata.js";
 export { type DepthFrame, type DepthModel, type FrameWithData, type StreamItem, type StreamOptions, type StreamSource, streamDepth } from "./stream.js";
 
 // Checkpoints

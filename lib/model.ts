@@ -27,6 +27,7 @@ import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert
 import type { NdArray } from "./ndarray/ndarray.js";
 import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
+import { readOnnxMetadata } from "./onnx/metadata.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
 
 /** Which runtime `load` should use; `"auto"` picks TensorRT when it can run here, else ONNX Runtime. */
@@ -39,7 +40,11 @@ export interface LoadOptions {
    * `$ENDOSYNTH_CHECKPOINTS` or `./checkpoints` (as the Python reference).
    */
   checkpoint?: string;
-  /** A ready ONNX file (made by `endosynth convert`) to run instead of converting a checkpoint. */
+  /**
+   * A ready ONNX file (made by `endosynth convert` or `convertCheckpoint`) to run instead of
+   * converting a checkpoint. Its metadata must name the model loaded; it runs in the precision it
+   * was converted with.
+   */
   onnx?: string;
   /** Runtime: `"auto"` (default), `"onnxruntime"` or `"tensorrt"` (fails, saying why, when it cannot run). */
   backend?: BackendChoice;
@@ -265,22 +270,54 @@ async function convertedModel(name: ModelName, options: LoadOptions, precision: 
   return { onnxPath: entry.onnxPath, hash: entry.contentHash };
 }
 
-async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {
-  if (options.onnx === undefined) return convertedModel(name, options, precision);
-  const onnxPath = resolve(options.onnx);
-  if (!existsSync(onnxPath)) throw new InputError(`No ONNX file at ${onnxPath} (from the onnx option)`, { file: onnxPath, key: "options.onnx" });
-  options.onProgress?.({ phase: "hashing ONNX model", detail: onnxPath });
-  return { onnxPath, hash: await sha256File(onnxPath) };
+/** A converted model ready to open: its path, its identity for engine caches, its precision. */
+interface ReadyOnnx {
+  onnxPath: string;
+  hash: string;
+  precision: Precision;
 }
 
-async function openSession(plan: BackendPlan, onnx: { onnxPath: string; hash: string }, options: LoadOptions): Promise<BackendSession> {
+/**
+ * Checks that the ONNX file of `load(name, { onnx })` is `name` as converted by endosynth: its
+ * metadata names the model and precision (a graph from elsewhere lacks the inference contract, and
+ * another model's file would run without complaint and return the wrong depth).
+ */
+async function describeGivenOnnx(name: ModelName, onnxPath: string): Promise<Precision> {
+  const { metadata } = await readOnnxMetadata(onnxPath);
+  const where = { file: onnxPath, key: "options.onnx" };
+  if (metadata.model === undefined) {
+    throw new InputError(
+      `${onnxPath} was not converted by endosynth (its metadata names no model): load() runs the ONNX files endosynth convert ` +
+        "and convertCheckpoint write, whose graph carries the whole inference contract (uint8 frame in, metres out)",
+      where,
+    );
+  }
+  if (metadata.model !== name) {
+    throw new InputError(`${onnxPath} holds the ${metadata.model} model, not ${name}: load it as ${metadata.model}`, where);
+  }
+  if (metadata.precision !== "fp32" && metadata.precision !== "fp16") {
+    throw new InputError(`${onnxPath} has an unknown precision "${String(metadata.precision)}" in its metadata (expected fp32 or fp16)`, where);
+  }
+  return metadata.precision;
+}
+
+async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<ReadyOnnx> {
+  if (options.onnx === undefined) return { ...(await convertedModel(name, options, precision)), precision };
+  const onnxPath = resolve(options.onnx);
+  if (!existsSync(onnxPath)) throw new InputError(`No ONNX file at ${onnxPath} (from the onnx option)`, { file: onnxPath, key: "options.onnx" });
+  const givenPrecision = await describeGivenOnnx(name, onnxPath);
+  options.onProgress?.({ phase: "hashing ONNX model", detail: onnxPath });
+  return { onnxPath, hash: await sha256File(onnxPath), precision: givenPrecision };
+}
+
+async function openSession(plan: BackendPlan, onnx: ReadyOnnx, options: LoadOptions): Promise<BackendSession> {
   options.onProgress?.({ phase: `opening ${plan.backend}`, detail: onnx.onnxPath });
   if (plan.backend === "onnxruntime") return openOnnxRuntime(onnx.onnxPath, options.threads === undefined ? {} : { threads: options.threads });
   return openTensorRT({
     onnxPath: onnx.onnxPath,
     onnxHash: onnx.hash,
     cacheDir: cacheRoot(options.cacheDir),
-    precision: "fp16",
+    precision: onnx.precision,
     ...options.tensorrt,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -292,7 +329,9 @@ async function openSession(plan: BackendPlan, onnx: { onnxPath: string; hash: st
  * on TensorRT (NVIDIA GPU with TensorRT) or ONNX Runtime (CPU, everywhere).
  *
  * @param name `"dav1"`, `"dav2"`, `"endodac"` or `"midas"`.
- * @throws {InputError} bad name or options (listing the valid ones).
+ * @throws {InputError} bad name or options (listing the valid ones); an `onnx` file that is not
+ * this model as converted by endosynth.
+ * @throws {FileFormatError} an `onnx` file that is not an ONNX model.
  * @throws {CheckpointError} missing checkpoint (where it looked, where to get it), wrong architecture, missing or unexpected keys.
  * @throws {BackendUnavailableError} `backend: "tensorrt"` where TensorRT cannot run (says why).
  * @example
