@@ -1,15 +1,12 @@
 import test from "ava";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_THREADS } from "../lib/backends/onnxruntime.js";
 import { tensorrtStatus } from "../lib/backends/tensorrt.js";
-import { BackendUnavailableError, CheckpointError, DisposedError, FileFormatError, InputError } from "../lib/errors.js";
+import { BackendUnavailableError, CheckpointError, DisposedError, InputError } from "../lib/errors.js";
 import { load } from "../lib/model.js";
-import { convertCheckpoint } from "../lib/models/convert.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";
 import { MAX_IMAGE_SIDE } from "../lib/ndarray/convert.js";
-import { Graph } from "../lib/onnx/graph.js";
-import { writeOnnx } from "../lib/onnx/writer.js";
 import { fixture, temporaryDirectory } from "./helpers/fixtures.js";
 import { BOUNDS, fixtureFloats, fixtureInput } from "./models/helpers.js";
 import { errorStats } from "./onnx/helpers.js";
@@ -164,42 +161,4 @@ test("a disposed model refuses work; dispose is idempotent and waits for runs in
   t.deepEqual(depth.shape, [540, 960]);
   await t.throwsAsync(model.infer(fixtureInput("dav1")), { instanceOf: DisposedError, message: "Model dav1 has been disposed and cannot be used any more" });
   t.throws(() => model.createInput(2, 2), { instanceOf: DisposedError });
-});
-
-test("load from a ready ONNX file runs it without a checkpoint", async (t) => {
-  const dir = cacheDir(t);
-  const converted = await load("dav1", { checkpoint: fixture("dav1", "tiny.pth"), cacheDir: dir });
-  await converted.dispose();
-  const model = await load("dav1", { onnx: converted.onnxPath, cacheDir: dir });
-  t.teardown(() => model.dispose());
-  t.true(errorStats((await model.infer(fixtureInput("dav1"))).data, fixtureFloats("dav1", "expected.npy")).maxAbs <= BOUNDS.maxAbs);
-});
-
-test("load(\"dav2\", { onnx }) of a converted dav1 file names the model the file holds", async (t) => {
-  const dir = cacheDir(t);
-  const onnx = join(dir, "dav1.onnx");
-  await convertCheckpoint({ model: "dav1", checkpoint: fixture("dav1", "tiny.pth"), output: onnx });
-  const error = await t.throwsAsync(load("dav2", { onnx, cacheDir: dir }), { instanceOf: InputError, code: "ERR_ENDOSYNTH_INPUT" });
-  t.is(error.message, `${onnx} holds the dav1 model, not dav2: load it as dav1`);
-  t.is(error.file, onnx);
-  t.is(error.key, "options.onnx");
-});
-
-test("load({ onnx }) of an ONNX model endosynth did not convert is refused before it runs", async (t) => {
-  const dir = cacheDir(t);
-  const onnx = join(dir, "foreign.onnx");
-  const graph = new Graph("foreign");
-  graph.output(graph.relu(graph.input("x", "float32", [1, 3])), "y");
-  await writeOnnx(graph, onnx);
-  const error = await t.throwsAsync(load("dav1", { onnx, cacheDir: dir }), { instanceOf: InputError, code: "ERR_ENDOSYNTH_INPUT" });
-  t.regex(error.message, /foreign\.onnx was not converted by endosynth \(its metadata names no model\)/);
-  t.is(error.file, onnx);
-});
-
-test("load({ onnx }) of a file that is not an ONNX model throws FileFormatError naming it", async (t) => {
-  const dir = cacheDir(t);
-  const onnx = join(dir, "not.onnx");
-  writeFileSync(onnx, "not a model");
-  const error = await t.throwsAsync(load("dav1", { onnx, cacheDir: dir }), { instanceOf: FileFormatError, code: "ERR_ENDOSYNTH_FILE_FORMAT" });
-  t.true(error.message.startsWith(`${onnx}: not an ONNX model`), error.message);
 });

@@ -28,7 +28,7 @@ export type { ChannelOrder } from "./preprocess.js";
  * Version of the converter's output: bumped on every change that alters the ONNX a checkpoint
  * converts to, so caches keyed on it rebuild.
  */
-export const CONVERTER_VERSION = 3;
+export const CONVERTER_VERSION = 4;
 
 /**
  * Numeric precision of the converted graph's network body: `"fp32"` for ONNX Runtime on the CPU,

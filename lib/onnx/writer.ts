@@ -4,8 +4,14 @@
  * `location`/`offset`/`length` entries; ONNX Runtime memory-maps it when the model is opened from
  * its path). Tensors are streamed to disk one by one straight from their arrays: no buffer ever
  * holds the whole model. Both files are written atomically (temporary file, then rename).
+ *
+ * The model's metadata names its data file with that file's size and SHA-256
+ * ({@link EXTERNAL_DATA_KEYS}): the model file alone then identifies the weights (engine caches
+ * key on its hash), and a data file that does not belong to it (replaced, truncated, left from
+ * another conversion) can be detected.
  * @module
  */
+import { createHash } from "node:crypto";
 import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -25,6 +31,16 @@ export const EXTERNAL_DATA_ALIGNMENT = 64;
 /** Tensors of at least this many bytes go to the external data file by default. */
 export const DEFAULT_EXTERNAL_THRESHOLD = 1024;
 
+/** The `metadata_props` keys with which the model file describes its external data file. */
+export const EXTERNAL_DATA_KEYS = {
+  /** The data file's name, beside the model file. */
+  location: "external_data",
+  /** Its size in bytes. */
+  bytes: "external_data_bytes",
+  /** Its SHA-256, hex. */
+  sha256: "external_data_sha256",
+} as const;
+
 /** Options of {@link writeOnnx}. */
 export interface WriteOnnxOptions {
   /**
@@ -32,7 +48,10 @@ export interface WriteOnnxOptions {
    * the model file (then the model must stay under protobuf's 2 GiB). Default 1024.
    */
   externalDataThreshold?: number | false;
-  /** `metadata_props` of the model (e.g. the model name, converter version). */
+  /**
+   * `metadata_props` of the model (e.g. the model name, converter version). The writer adds the
+   * {@link EXTERNAL_DATA_KEYS} when tensors go to a data file.
+   */
   metadata?: Readonly<Record<string, string>>;
   /** The model's `doc_string`. */
   docString?: string;
@@ -86,32 +105,48 @@ function writeFully(fd: number, bytes: Uint8Array): void {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Streams the large tensors to the data file, returning where each one went. */
+/** Where each large tensor went in the data file, and what the file holds in all. */
+interface ExternalData {
+  locations: Map<string, TensorSpec>;
+  metadata: Record<string, string>;
+}
+
+/** Streams the large tensors to the data file, hashing them on the way. */
 async function writeExternalData(
   fd: number,
   location: string,
   tensors: readonly Initializer[],
   options: WriteOnnxOptions,
-): Promise<Map<string, TensorSpec>> {
-  const specs = new Map<string, TensorSpec>();
+): Promise<ExternalData> {
+  const locations = new Map<string, TensorSpec>();
   const total = tensors.reduce((sum, t) => sum + storedByteLength(t.array), 0);
   const padding = new Uint8Array(EXTERNAL_DATA_ALIGNMENT);
+  const hash = createHash("sha256");
+  const write = (bytes: Uint8Array): void => {
+    writeFully(fd, bytes);
+    hash.update(bytes);
+  };
   let offset = 0;
   let done = 0;
   for (const { name, array } of tensors) {
     if (options.signal?.aborted) throw new AbortError("Writing the ONNX model was aborted");
     const bytes = tensorBytes(array);
     const start = alignUp(offset, EXTERNAL_DATA_ALIGNMENT);
-    if (start > offset) writeFully(fd, padding.subarray(0, start - offset));
-    writeFully(fd, bytes);
+    if (start > offset) write(padding.subarray(0, start - offset));
+    write(bytes);
     offset = start + bytes.byteLength;
-    specs.set(name, { name, dtype: array.dtype, shape: array.shape, data: { kind: "external", location, offset: start, length: bytes.byteLength } });
+    locations.set(name, { name, dtype: array.dtype, shape: array.shape, data: { kind: "external", location, offset: start, length: bytes.byteLength } });
     done += bytes.byteLength;
     options.onProgress?.({ phase: "writing weights", fraction: total === 0 ? 1 : done / total, detail: name });
     // Let abort signals and progress consumers run between tensors of a long write.
     await yieldToEventLoop();
   }
-  return specs;
+  const metadata = {
+    [EXTERNAL_DATA_KEYS.location]: location,
+    [EXTERNAL_DATA_KEYS.bytes]: String(offset),
+    [EXTERNAL_DATA_KEYS.sha256]: hash.digest("hex"),
+  };
+  return { locations, metadata };
 }
 
 /**
@@ -128,7 +163,7 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
   const dataName = `${basename(path)}.data`;
   const dataPath = join(dirname(path), dataName);
 
-  const writeModel = (locations: ReadonlyMap<string, TensorSpec>): void => {
+  const writeModel = ({ locations, metadata }: ExternalData): void => {
     const tensors = initializers.map(
       ({ name, array }): TensorSpec => locations.get(name) ?? { name, dtype: array.dtype, shape: array.shape, data: { kind: "embedded", bytes: tensorBytes(array) } },
     );
@@ -137,7 +172,7 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
       producerName: "endosynth",
       producerVersion: options.producerVersion ?? "",
       docString: options.docString,
-      metadata: options.metadata ?? {},
+      metadata: { ...options.metadata, ...metadata },
       nodes: graph.nodes,
       initializers: tensors,
       inputs: graph.inputs,
@@ -149,16 +184,16 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
 
   const tensorBytesTotal = initializers.reduce((sum, t) => sum + storedByteLength(t.array), 0);
   if (external.length === 0) {
-    writeModel(new Map());
+    writeModel({ locations: new Map(), metadata: {} });
     return { model: path, tensorBytes: tensorBytesTotal };
   }
   await withAtomicFile(dataPath, async (temporary) => {
     const fd = openSync(temporary, "wx");
     try {
-      const locations = await writeExternalData(fd, dataName, external, options);
+      const data = await writeExternalData(fd, dataName, external, options);
       fsyncSync(fd);
       // The model is written while the data file is still temporary: if that fails, neither lands.
-      writeModel(locations);
+      writeModel(data);
     } finally {
       closeSync(fd);
     }

@@ -1,4 +1,5 @@
 import test from "ava";
+import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError } from "../../lib/errors.js";
@@ -42,8 +43,14 @@ test("the metadata, producer, IR version and opsets of a model with external dat
   const path = await writeModel(tempDir(t), "external", 4096, { metadata: METADATA, producerVersion: "0.1.0" });
   t.truthy(statSync(`${path}.data`).size >= 4 * 4096, "the weight went to the data file");
   const info = await readOnnxMetadata(path);
+  const data = readFileSync(`${path}.data`);
   t.deepEqual(info, {
-    metadata: METADATA,
+    metadata: {
+      ...METADATA,
+      external_data: "external.onnx.data",
+      external_data_bytes: String(data.length),
+      external_data_sha256: createHash("sha256").update(data).digest("hex"),
+    },
     irVersion: 8,
     producerName: "endosynth",
     producerVersion: "0.1.0",
