@@ -307,6 +307,10 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
   ThrowIfCancelled(*cancel);
   RequireTensorRt();
   CheckCuda(cudaSetDevice(options.device), "cudaSetDevice");
+  // NvInfer.h: the timing cache must outlive every builder that uses it, and the progress monitor
+  // every TensorRT object that uses it; declared before the builder, both are destroyed after it.
+  TrtPtr<nvinfer1::ITimingCache> timing_cache;
+  BuildProgressMonitor monitor(cancel, emit);
   TrtPtr<nvinfer1::IBuilder> builder = CreateBuilder();
   // TensorRT 11 networks are always strongly typed (kSTRONGLY_TYPED is deprecated and ignored there);
   // TensorRT 10 is asked for it.
@@ -330,8 +334,6 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
   CheckNetworkContract(options, *network);
   CheckPrecision(options, *network);
 
-  // Declared before the config that refers to it, so it is destroyed after the config.
-  TrtPtr<nvinfer1::ITimingCache> timing_cache;
   TrtPtr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
   if (!config) throw TensorRtFailure("IBuilder::createBuilderConfig", "TensorRT could not create a builder config", mark);
   if (options.workspace_mib > 0) {
@@ -362,7 +364,6 @@ BuildResult BuildSerializedEngine(const BuildOptions& options, const std::shared
     throw TensorRtFailure("IBuilderConfig::setTimingCache", "TensorRT could not use a timing cache", mark);
   }
 
-  BuildProgressMonitor monitor(cancel, emit);
   config->setProgressMonitor(&monitor);
   BuildResult result;
   result.plan.reset(builder->buildSerializedNetwork(*network, *config));
