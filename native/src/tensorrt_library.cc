@@ -67,6 +67,25 @@ std::string PathOf(void* address, const char* fallback) {
   return fallback;
 }
 
+// TensorRT keeps its API compatible within a major version only forwards: an addon built against
+// 10.16 headers may call methods a 10.14 library lacks. So the library's major must equal the
+// headers' and its minor be at least theirs; otherwise TensorRT is unavailable (and "auto" falls
+// back to ONNX Runtime) instead of failing in the middle of an engine build.
+std::string VersionMismatch(const std::string& path, int version) {
+  const int major = version / 10000;
+  const int minor = version / 100 % 100;
+  const std::string headers = "TensorRT " ENDOSYNTH_STRINGIFY(NV_TENSORRT_MAJOR) "." ENDOSYNTH_STRINGIFY(NV_TENSORRT_MINOR) " headers";
+  if (major != NV_TENSORRT_MAJOR) {
+    return path + " is TensorRT " + FormatTensorRtVersion(version) + " but the addon was built with " + headers;
+  }
+  if (minor < NV_TENSORRT_MINOR) {
+    return path + " is TensorRT " + FormatTensorRtVersion(version) + ", older than the " + headers +
+           " the addon was built with: install TensorRT " ENDOSYNTH_STRINGIFY(NV_TENSORRT_MAJOR) "." ENDOSYNTH_STRINGIFY(NV_TENSORRT_MINOR) " or newer, "
+           "or rebuild the addon against the installed headers (npm run build:native -- --tensorrt <include dir>)";
+  }
+  return "";
+}
+
 TensorRtLibrary Load() {
   TensorRtLibrary library;
   std::string error;
@@ -95,11 +114,8 @@ TensorRtLibrary Load() {
   library.parser_path = PathOf(reinterpret_cast<void*>(library.create_parser), kParserLibrary);
   library.version = get_version();
   library.parser_version = get_parser_version();
-  if (library.version / 10000 != NV_TENSORRT_MAJOR) {
-    library.failure = library.infer_path + " is TensorRT " + FormatTensorRtVersion(library.version) +
-                      " but the addon was built with TensorRT " ENDOSYNTH_STRINGIFY(NV_TENSORRT_MAJOR) "." ENDOSYNTH_STRINGIFY(NV_TENSORRT_MINOR) " headers";
-    return library;
-  }
+  library.failure = VersionMismatch(library.infer_path, library.version);
+  if (!library.failure.empty()) return library;
   library.loaded = true;
   return library;
 }
