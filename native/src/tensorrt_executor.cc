@@ -235,6 +235,18 @@ std::unique_ptr<LoadedEngine> LoadTensorRtEngine(const std::uint8_t* plan, std::
   model->engine.reset(model->runtime->deserializeCudaEngine(plan, plan_bytes));
   if (!model->engine) {
     NativeFailure failure = TensorRtFailure("IRuntime::deserializeCudaEngine", "TensorRT could not deserialize the plan", mark);
+    // A plan larger than the free GPU memory cannot load however sound it is: report that, rather
+    // than calling it rejected and sending the caller into a minutes-long rebuild that fails too.
+    std::size_t free_bytes = 0;
+    std::size_t total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && free_bytes < plan_bytes) {
+      throw NativeFailure(FailureKind::kCuda, failure.call(),
+                          std::string(failure.what()) + ": the GPU has " + std::to_string(free_bytes >> 20) + " MiB free of " +
+                              std::to_string(total_bytes >> 20) + " MiB, less than the " + std::to_string(plan_bytes >> 20) +
+                              " MiB plan (other processes may hold the rest)")
+          .WithLog(failure.log());
+    }
+    cudaGetLastError();
     throw NativeFailure(FailureKind::kPlanRejected, failure.call(), failure.what()).WithLog(failure.log());
   }
   BindModelTensors(*model, geometry);
