@@ -99,15 +99,18 @@ export class Model implements AsyncDisposable {
   readonly backendReason: string;
   /** The ONNX file being run (in the cache unless given with the `onnx` option). */
   readonly onnxPath: string;
+  /** The precision of the network body: `"fp16"` on TensorRT, `"fp32"` on ONNX Runtime, or the `onnx` file's own. */
+  readonly precision: Precision;
   readonly #session: BackendSession;
   #disposed: Promise<void> | undefined;
 
   /** @internal use {@link load} */
-  constructor(name: ModelName, session: BackendSession, backendReason: string, onnxPath: string) {
+  constructor(name: ModelName, session: BackendSession, backendReason: string, onnx: { onnxPath: string; precision: Precision }) {
     this.name = name;
     this.backend = session.backend;
     this.backendReason = backendReason;
-    this.onnxPath = onnxPath;
+    this.onnxPath = onnx.onnxPath;
+    this.precision = onnx.precision;
     this.#session = session;
     backstop.register(this, session, this);
   }
@@ -382,5 +385,5 @@ export async function load(name: ModelName, options: LoadOptions = {}): Promise<
   const onnx = await readyOnnx(name, options, onnxPrecision(plan.backend));
   throwIfAborted(options.signal);
   const session = await openSession(plan, onnx, options);
-  return new Model(name, session, plan.reason, onnx.onnxPath);
+  return new Model(name, session, plan.reason, onnx);
 }

@@ -33,7 +33,18 @@ test("load from a ready ONNX file runs it without a checkpoint", async (t) => {
   const model = await load("dav1", { onnx: await convertedDav1(dir), cacheDir: dir, onProgress: (p) => phases.push(p.phase) });
   t.teardown(() => model.dispose());
   t.true(phases.includes("verifying weights"));
+  t.is(model.precision, "fp32");
   t.true(errorStats((await model.infer(fixtureInput("dav1"))).data, fixtureFloats("dav1", "expected.npy")).maxAbs <= BOUNDS.maxAbs);
+});
+
+test("an fp16 ONNX file runs in fp16 and says so", async (t) => {
+  const dir = scratch(t);
+  const onnx = join(dir, "dav1-fp16.onnx");
+  await convertCheckpoint({ model: "dav1", checkpoint: fixture("dav1", "tiny.pth"), output: onnx, precision: "fp16" });
+  const model = await load("dav1", { onnx, cacheDir: dir, backend: "onnxruntime" });
+  t.teardown(() => model.dispose());
+  t.is(model.precision, "fp16");
+  t.deepEqual((await model.infer(fixtureInput("dav1"))).shape, [540, 960]);
 });
 
 test('load("dav2", { onnx }) of a converted dav1 file names the model the file holds', async (t) => {

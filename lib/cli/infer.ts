@@ -261,7 +261,7 @@ async function runInfer(name: ModelName, inputs: string[], options: InferCommand
     ...(options.threads ? { threads: options.threads } : {}),
   }).finally(() => progress.stop());
   try {
-    if (!options.quiet) process.stderr.write(`${name} on ${model.backend}: ${model.backendReason}\n`);
+    if (!options.quiet) process.stderr.write(`${name} (${model.precision}) on ${model.backend}: ${model.backendReason}\n`);
     if ("video" in plan) await inferVideo(model, plan, options);
     else await inferStills(model, plan.stills, plan.outputs, options);
   } finally {

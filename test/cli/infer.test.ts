@@ -91,8 +91,17 @@ test("Ctrl-C during a video stops cleanly: exit 130, no output and no temporary 
   });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  while (!stderr.includes("dav1 on onnxruntime")) await new Promise((resolve) => setTimeout(resolve, 20));
+  let closed = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("close", (code) => {
+      closed = true;
+      resolve(code);
+    }),
+  );
+  while (!stderr.includes("dav1 (fp32) on onnxruntime")) {
+    if (closed) return t.fail(`the CLI exited before the model was open:\n${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   await new Promise((resolve) => setTimeout(resolve, 500));
   child.kill("SIGINT");
   t.is(await exited, 130);
