@@ -9,6 +9,7 @@ import { type EvalRow, readRows } from "../../lib/eval/rows.js";
 import { readNpy } from "../../lib/io/npy.js";
 import { readSample } from "../../lib/io/sample.js";
 import { LookupModel, makeDataset, referenceMetrics, scaledPrediction, writeCorruptSample } from "../eval/helpers.js";
+import { whileRunningUntil } from "../helpers/child_process.js";
 import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
 
 const run = promisify(execFile);
@@ -91,7 +92,7 @@ test("Ctrl-C finishes the sample in progress, keeps the rows, prints the resume 
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  while (!existsSync(output) || rowCount(output) < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+  await whileRunningUntil(child, () => existsSync(output) && rowCount(output) >= 2, () => stderr);
   child.kill("SIGINT");
   t.is(await exited, 130);
   const written = rowCount(output);

@@ -7,6 +7,7 @@ import { readNpy } from "../../lib/io/npy.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { probeVideo, readVideoFrames } from "../../lib/video/ffmpeg.js";
 import { depth2rgb } from "../../lib/viz/depth2rgb.js";
+import { whileRunningUntil } from "../helpers/child_process.js";
 import { cliEntry, endosynth, tsxLoader } from "../helpers/cli.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
 import { BOUNDS, fixtureFloats } from "../models/helpers.js";
@@ -91,17 +92,8 @@ test("Ctrl-C during a video stops cleanly: exit 130, no output and no temporary 
   });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
-  let closed = false;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("close", (code) => {
-      closed = true;
-      resolve(code);
-    }),
-  );
-  while (!stderr.includes("dav1 (fp32) on onnxruntime")) {
-    if (closed) return t.fail(`the CLI exited before the model was open:\n${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  await whileRunningUntil(child, () => stderr.includes("dav1 (fp32) on onnxruntime"), () => stderr);
   await new Promise((resolve) => setTimeout(resolve, 500));
   child.kill("SIGINT");
   t.is(await exited, 130);
