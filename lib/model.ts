@@ -14,22 +14,20 @@
  * @module
  */
 import { existsSync, statSync } from "node:fs";
-import { stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { BackendName, BackendSession, ProgressCallback } from "./backends/backend.js";
 import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime.js";
 import { openTensorRT, tensorrtStatus } from "./backends/tensorrt.js";
 import { sha256File } from "./cache/file_hash.js";
 import { cachedConversion } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
-import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, FileFormatError, InputError } from "./errors.js";
+import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
 import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
+import { checkConvertedOnnx } from "./models/onnx_file.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
-import { readOnnxMetadata } from "./onnx/metadata.js";
-import { EXTERNAL_DATA_KEYS } from "./onnx/writer.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
 
 /** Which runtime `load` should use; `"auto"` picks TensorRT when it can run here, else ONNX Runtime. */
@@ -283,65 +281,11 @@ interface ReadyOnnx {
   precision: Precision;
 }
 
-/** The first converter version whose files record their data file's size and SHA-256. */
-const FIRST_CONVERTER_RECORDING_WEIGHTS = 4;
-
-/**
- * Checks that the ONNX file of `load(name, { onnx })` is `name` as converted by endosynth: its
- * metadata names the model and precision (a graph from elsewhere lacks the inference contract, and
- * another model's file would run without complaint and return the wrong depth).
- */
-function assertConvertedModel(name: ModelName, onnxPath: string, metadata: Record<string, string>): Precision {
-  const where = { file: onnxPath, key: "options.onnx" };
-  if (metadata.model === undefined) {
-    throw new InputError(
-      `${onnxPath} was not converted by endosynth (its metadata names no model): load() runs the ONNX files endosynth convert ` +
-        "and convertCheckpoint write, whose graph carries the whole inference contract (uint8 frame in, metres out)",
-      where,
-    );
-  }
-  if (metadata.model !== name) {
-    throw new InputError(`${onnxPath} holds the ${metadata.model} model, not ${name}: load it as ${metadata.model}`, where);
-  }
-  if (!(Number(metadata.converter_version) >= FIRST_CONVERTER_RECORDING_WEIGHTS)) {
-    throw new InputError(
-      `${onnxPath} was converted by an older endosynth (converter version ${metadata.converter_version}), whose files do not ` +
-        `record which weights file belongs to them: convert the checkpoint again (endosynth convert ${name})`,
-      where,
-    );
-  }
-  if (metadata.precision !== "fp32" && metadata.precision !== "fp16") {
-    throw new InputError(`${onnxPath} has an unknown precision "${String(metadata.precision)}" in its metadata (expected fp32 or fp16)`, where);
-  }
-  return metadata.precision;
-}
-
-/**
- * Checks the weights file beside the model against the size and SHA-256 the model recorded when
- * both were written: a data file from another conversion, or a truncated one, would otherwise run
- * (or be baked into a cached TensorRT engine) as if it were this model's weights.
- */
-async function assertOwnWeights(onnxPath: string, metadata: Record<string, string>, onProgress: ProgressCallback | undefined): Promise<void> {
-  const location = metadata[EXTERNAL_DATA_KEYS.location];
-  if (location === undefined) return;
-  const dataPath = join(dirname(onnxPath), location);
-  const mismatch = (found: string): FileFormatError =>
-    new FileFormatError(`${dataPath} is not the weights file ${onnxPath} was written with: ${found}. Convert the checkpoint again.`, { file: dataPath });
-  const bytes = await stat(dataPath).then((s) => s.size, () => undefined);
-  if (bytes === undefined) throw mismatch("it is missing");
-  const expectedBytes = Number(metadata[EXTERNAL_DATA_KEYS.bytes]);
-  if (bytes !== expectedBytes) throw mismatch(`it has ${bytes} bytes, the model expects ${expectedBytes}`);
-  onProgress?.({ phase: "verifying weights", detail: dataPath });
-  if ((await sha256File(dataPath)) !== metadata[EXTERNAL_DATA_KEYS.sha256]) throw mismatch("its SHA-256 differs from the one recorded in the model");
-}
-
 async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<ReadyOnnx> {
   if (options.onnx === undefined) return { ...(await convertedModel(name, options, precision)), precision };
   const onnxPath = resolve(options.onnx);
   if (!existsSync(onnxPath)) throw new InputError(`No ONNX file at ${onnxPath} (from the onnx option)`, { file: onnxPath, key: "options.onnx" });
-  const { metadata } = await readOnnxMetadata(onnxPath);
-  const givenPrecision = assertConvertedModel(name, onnxPath, metadata);
-  await assertOwnWeights(onnxPath, metadata, options.onProgress);
+  const givenPrecision = await checkConvertedOnnx(name, onnxPath, options.onProgress);
   // The model file records its weights' SHA-256, so its own hash identifies the weights too.
   return { onnxPath, hash: await sha256File(onnxPath), precision: givenPrecision };
 }
