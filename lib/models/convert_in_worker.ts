@@ -29,9 +29,9 @@ export type FromConvertWorker =
 const workerUrl = siblingModule("convert_worker", import.meta.url);
 
 /**
- * Runs a conversion of a checkpoint file (already validated) in a worker thread. Aborting `signal`
- * asks the worker to stop at its next check; the promise settles once it has cleaned up. A
- * failure is rethrown with the stack of `callSite`, made in the caller's own call.
+ * Runs a conversion of a checkpoint file (already validated, `signal` not yet aborted) in a worker
+ * thread. Aborting `signal` asks the worker to stop at its next check; the promise settles once it
+ * has cleaned up. A failure is rethrown with the stack of `callSite`, made in the caller's own call.
  */
 export function convertInWorker(
   request: ConvertRequest,
@@ -57,6 +57,5 @@ export function convertInWorker(
     });
     worker.on("error", (error) => settle(() => reject(new RuntimeFailureError(`The conversion worker for ${request.options.checkpoint} failed: ${error.message}`, { file: request.options.checkpoint, cause: error }))));
     worker.on("exit", (code) => settle(() => reject(new RuntimeFailureError(`The conversion worker for ${request.options.checkpoint} exited with code ${code} before finishing`, { file: request.options.checkpoint }))));
-    if (signal?.aborted) abort();
   });
 }

@@ -134,18 +134,3 @@ export function* protoFields(bytes: Uint8Array): Generator<ProtoField> {
     offset = end;
   }
 }
-
-/**
- * The values of a packed repeated varint field (e.g. `repeated int64 dims`), as unsigned 64-bit.
- * @throws {FileFormatError} for a truncated or over-long varint.
- * @internal
- */
-export function packedVarints(bytes: Uint8Array): bigint[] {
-  const values: bigint[] = [];
-  for (let offset = 0; offset < bytes.length; ) {
-    const varint = readVarint(bytes, offset);
-    values.push(varint.value);
-    offset = varint.end;
-  }
-  return values;
-}

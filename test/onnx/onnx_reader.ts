@@ -5,7 +5,18 @@
  * Field numbers from onnx/onnx.proto.
  */
 import { readFileSync } from "node:fs";
-import { packedVarints, protoFields as fields } from "../../lib/onnx/protobuf_reader.js";
+import { protoFields as fields, readVarint } from "../../lib/onnx/protobuf_reader.js";
+
+/** The values of a packed repeated varint field (e.g. `repeated int64 dims`), as unsigned 64-bit. */
+export function packedVarints(bytes: Uint8Array): bigint[] {
+  const values: bigint[] = [];
+  for (let offset = 0; offset < bytes.length; ) {
+    const varint = readVarint(bytes, offset);
+    values.push(varint.value);
+    offset = varint.end;
+  }
+  return values;
+}
 
 /** TensorProto.DataType values tests name. */
 export const ELEM_TYPE = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 } as const;

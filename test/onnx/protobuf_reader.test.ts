@@ -1,6 +1,7 @@
 import test from "ava";
 import { FileFormatError } from "../../lib/errors.js";
-import { packedVarints, protoFields, readFieldHeader, readVarint } from "../../lib/onnx/protobuf_reader.js";
+import { protoFields, readFieldHeader, readVarint } from "../../lib/onnx/protobuf_reader.js";
+import { packedVarints } from "./onnx_reader.js";
 
 // Encodings below are the protobuf encoding guide's worked examples and hand-derived bytes.
 const decode = (bytes: number[]) => [...protoFields(Uint8Array.from(bytes))];
