@@ -65,7 +65,8 @@ export {
 export type { ByteOrder } from "./checkpoint/pth.js";
 
 // Runtimes
-export type { BackendName, Progress, ProgressCallback } from "./backends/backend.js";
+export type { BackendName } from "./backends/backend.js";
+export type { Progress, ProgressCallback } from "./progress.js";
 export { type TensorRTDevice, type TensorRTStatus, tensorrtStatus } from "./backends/tensorrt.js";
 export type { AddonLoadAttempt } from "./native/addon.js";
 

@@ -15,7 +15,8 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import type { BackendName, BackendSession, ProgressCallback } from "./backends/backend.js";
+import type { BackendName, BackendSession } from "./backends/backend.js";
+import type { ProgressCallback } from "./progress.js";
 import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime.js";
 import { openTensorRT, tensorrtStatus } from "./backends/tensorrt.js";
 import { sha256File } from "./cache/file_hash.js";

@@ -10,19 +10,6 @@ import type { NdArray } from "../ndarray/ndarray.js";
 /** Names of the runtimes that can execute a model. */
 export type BackendName = "onnxruntime" | "tensorrt";
 
-/** Progress of a long operation (conversion, engine build); `fraction` in [0, 1] when known. */
-export interface Progress {
-  /** What is being done, e.g. `"building TensorRT engine"`. */
-  phase: string;
-  /** Completed fraction of the phase in [0, 1], when it can be known. */
-  fraction?: number;
-  /** Free-form detail for logs (a layer name, a file). */
-  detail?: string;
-}
-
-/** Receives progress updates; the library never prints, the CLI turns these into progress bars. */
-export type ProgressCallback = (progress: Progress) => void;
-
 /** Options of one run. */
 export interface RunOptions {
   /** Where to write the depth (length H * W); a new array is allocated when omitted. */

@@ -47,7 +47,8 @@ import {
 } from "../native/addon.js";
 import { isNativeError, mapNativeError } from "../native/errors.js";
 import { mirrorNativeLog, nativeLogEntries } from "../native/log.js";
-import type { BackendSession, Progress, ProgressCallback, RunOptions } from "./backend.js";
+import type { Progress, ProgressCallback } from "../progress.js";
+import type { BackendSession, RunOptions } from "./backend.js";
 import {
   planPath,
   readPlanFile,

@@ -10,7 +10,7 @@
 import { extname, join } from "node:path";
 import { MultiBar, type SingleBar } from "cli-progress";
 import { type Command, Option } from "commander";
-import type { ProgressCallback } from "../backends/backend.js";
+import type { ProgressCallback } from "../progress.js";
 import { AbortError, InputError } from "../errors.js";
 import { assertDistinctModels, checkEvaluation, type EvalEvent, evaluateDataset, type EvaluateDatasetOptions } from "../eval/dataset.js";
 import { ALIGNMENTS, type Alignment } from "../eval/metrics.js";

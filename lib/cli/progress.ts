@@ -5,7 +5,7 @@
  * @module
  */
 import { SingleBar } from "cli-progress";
-import type { Progress, ProgressCallback } from "../backends/backend.js";
+import type { Progress, ProgressCallback } from "../progress.js";
 
 /** Draws phase progress (conversion, engine builds) until `stop()`. */
 export class PhaseProgress {

@@ -12,7 +12,7 @@
  */
 import { AbortError, CheckpointError, InputError } from "../errors.js";
 import { assertAbortSignal, assertFunction, assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
-import type { ProgressCallback } from "../backends/backend.js";
+import type { ProgressCallback } from "../progress.js";
 import { readStateDict } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
 import { toFloat16 } from "../onnx/float16.js";

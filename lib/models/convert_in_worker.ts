@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import type { Progress } from "../backends/backend.js";
+import type { Progress } from "../progress.js";
 import { RuntimeFailureError } from "../errors.js";
 import { siblingModule, startWorker } from "../threads/start_worker.js";
 import { rebuiltError, type TransferredError } from "../threads/transferred_error.js";

@@ -7,7 +7,7 @@
  */
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { ProgressCallback } from "../backends/backend.js";
+import type { ProgressCallback } from "../progress.js";
 import { sha256File } from "../cache/file_hash.js";
 import { FileFormatError, InputError } from "../errors.js";
 import { readOnnxMetadata } from "../onnx/metadata.js";

@@ -18,7 +18,7 @@ import { basename, dirname, join } from "node:path";
 import { AbortError, InputError } from "../errors.js";
 import { encodeFloat16 } from "../ndarray/float16.js";
 import { ITEM_SIZE, size, type NdArray } from "../ndarray/ndarray.js";
-import type { ProgressCallback } from "../backends/backend.js";
+import type { ProgressCallback } from "../progress.js";
 import { withAtomicFile, writeFileAtomicSync } from "../io/atomic.js";
 import type { Graph, Initializer } from "./graph.js";
 import { encodeModel, type TensorSpec } from "./onnx_proto.js";

@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ProgressCallback } from "../../lib/backends/backend.js";
+import type { ProgressCallback } from "../../lib/progress.js";
 import { openTensorRT, tensorrtStatus, type TensorRTSession, type TensorRTTimings } from "../../lib/backends/tensorrt.js";
 import { convertCheckpoint } from "../../lib/models/convert.js";
 import { modelSpec } from "../../lib/models/registry.js";

@@ -11,7 +11,7 @@ import {
   type EngineProvider,
   type FrameGeometry,
 } from "../../lib/backends/tensorrt.js";
-import type { Progress } from "../../lib/backends/backend.js";
+import type { Progress } from "../../lib/progress.js";
 import { AbortError, BackendUnavailableError, DisposedError, InputError, RuntimeFailureError } from "../../lib/errors.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { loadNativeAddon, type NativeAddon, type NativeStatus } from "../../lib/native/addon.js";
