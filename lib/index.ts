@@ -45,9 +45,9 @@ export { SET2_COLORS, SPECTRAL_LUT } from "./viz/colormaps.js";
 // Models: load, infer, stream
 export { type BackendChoice, checkpointPath, type InferOptions, load, type LoadOptions, Model } from "./model.js";
 export { MODEL_NAMES, type ModelName, type ModelSpec, modelSpec, modelSpecs } from "./models/registry.js";
-export type { Normalisation } from "./models/preprocess.js";
+export type { Normalisation } from "./models/blocks/preprocess.js";
 export type { StateDictLike, UnusedKey } from "./models/weights.js";
-export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./models/convert.js";
+export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./convert/convert.js";
 export { readOnnxMetadata, type OnnxModelInfo, type OpsetImport } from "./onnx/metadata.js";
 export { type DepthFrame, type DepthModel, type FrameWithData, type StreamItem, type StreamOptions, type StreamSource, streamDepth } from "./stream.js";
 
@@ -67,8 +67,8 @@ export type { ByteOrder } from "./checkpoint/pth.js";
 // Runtimes
 export type { BackendName } from "./backends/backend.js";
 export type { Progress, ProgressCallback } from "./progress.js";
-export { type TensorRTDevice, type TensorRTStatus, tensorrtStatus } from "./backends/tensorrt.js";
-export type { AddonLoadAttempt } from "./native/addon.js";
+export { type TensorRTDevice, type TensorRTStatus, tensorrtStatus } from "./backends/tensorrt/index.js";
+export type { AddonLoadAttempt } from "./backends/tensorrt/addon.js";
 
 // Evaluation
 export {

@@ -17,8 +17,8 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendName, BackendSession } from "./backends/backend.js";
 import type { ProgressCallback } from "./progress.js";
-import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime.js";
-import { openTensorRT, tensorrtStatus } from "./backends/tensorrt.js";
+import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime/session.js";
+import { openTensorRT, tensorrtStatus } from "./backends/tensorrt/index.js";
 import { sha256File } from "./cache/file_hash.js";
 import { cachedConversion } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
@@ -26,8 +26,8 @@ import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, In
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
-import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./models/convert.js";
-import { checkConvertedOnnx } from "./models/onnx_file.js";
+import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./convert/convert.js";
+import { checkConvertedOnnx } from "./convert/converted_onnx.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
 

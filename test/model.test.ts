@@ -1,8 +1,8 @@
 import test from "ava";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { MAX_THREADS } from "../lib/backends/onnxruntime.js";
-import { tensorrtStatus } from "../lib/backends/tensorrt.js";
+import { MAX_THREADS } from "../lib/backends/onnxruntime/session.js";
+import { tensorrtStatus } from "../lib/backends/tensorrt/index.js";
 import { BackendUnavailableError, CheckpointError, DisposedError, InputError } from "../lib/errors.js";
 import { load } from "../lib/model.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";

@@ -3,7 +3,7 @@ import { copyFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError, InputError } from "../lib/errors.js";
 import { load } from "../lib/model.js";
-import { convertCheckpoint } from "../lib/models/convert.js";
+import { convertCheckpoint } from "../lib/convert/convert.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";
 import { Graph } from "../lib/onnx/graph.js";
 import { writeOnnx } from "../lib/onnx/writer.js";

@@ -7,7 +7,7 @@
 import { basename } from "node:path";
 import { Option, type Command } from "commander";
 import { checkpointPath } from "../model.js";
-import { convertCheckpoint, type ChannelOrder, type Precision } from "../models/convert.js";
+import { convertCheckpoint, type ChannelOrder, type Precision } from "../convert/convert.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import { PhaseProgress } from "./progress.js";
 

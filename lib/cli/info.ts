@@ -7,13 +7,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, cpus, platform, release, totalmem } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import sharp from "sharp";
 import type { BackendName } from "../backends/backend.js";
-import { tensorrtStatus } from "../backends/tensorrt.js";
+import { tensorrtStatus } from "../backends/tensorrt/index.js";
 import { checkpointPath } from "../model.js";
+import { packageJson } from "../package_info.js";
 import { modelSpecs } from "../models/registry.js";
 
 /** Whether one backend can run here, and if not, why. */
@@ -40,10 +39,6 @@ function readJson(path: string): { name: string; version: string } {
   return JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
 }
 
-/** endosynth's own package.json: two folders up from both lib/cli/info.ts and dist/cli/info.js. */
-export function packageJson(): { name: string; version: string } {
-  return readJson(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"));
-}
 
 /** The installed onnxruntime-node's version, read from its package.json without loading the native runtime. */
 function onnxruntimeNodeVersion(): string | null {

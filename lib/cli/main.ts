@@ -9,7 +9,8 @@ import { Command, CommanderError } from "commander";
 import { registerConvertCommand } from "./convert.js";
 import { registerEvalCommand } from "./eval.js";
 import { registerInferCommand } from "./infer.js";
-import { packageJson, registerInfoCommand } from "./info.js";
+import { packageJson } from "../package_info.js";
+import { registerInfoCommand } from "./info.js";
 import { registerVizCommand } from "./viz.js";
 
 function wantsStack(argv: readonly string[]): boolean {

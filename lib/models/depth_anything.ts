@@ -12,10 +12,10 @@
  */
 import { CheckpointError } from "../errors.js";
 import type { Graph, Value } from "../onnx/graph.js";
-import { dinov2Features, readViTDims, type ViTDims } from "./dinov2.js";
-import { assertNeckFitsEncoder, dptHead, readDptDims } from "./dpt.js";
-import { depthAnythingV1Metres, depthAnythingV2Metres, depthOutput, resizeToInput } from "./postprocess.js";
-import { imageInput, preprocess, type ChannelOrder, type Normalisation } from "./preprocess.js";
+import { dinov2Features, readViTDims, type ViTDims } from "./blocks/dinov2.js";
+import { assertNeckFitsEncoder, dptHead, readDptDims } from "./blocks/dpt.js";
+import { depthAnythingV1Metres, depthAnythingV2Metres, depthOutput, resizeToInput } from "./blocks/postprocess.js";
+import { imageInput, preprocess, type ChannelOrder, type Normalisation } from "./blocks/preprocess.js";
 import type { Weights } from "./weights.js";
 
 /** Which Depth Anything. */

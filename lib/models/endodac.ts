@@ -22,11 +22,11 @@
  */
 import type { Graph, Value } from "../onnx/graph.js";
 import type { BuildOptions, StageOutput } from "./depth_anything.js";
-import { dinov2Features, layerNorm, readViTDims, type ViTDims, type ViTVariant } from "./dinov2.js";
-import { assertNeckFitsEncoder, bilinearAlignCorners, conv2d, dptNeck, readDptNeckDims } from "./dpt.js";
-import { foldDvLora } from "./dvlora.js";
-import { depthOutput, disparityToMetres, resizeToInput } from "./postprocess.js";
-import { imageInput, preprocess } from "./preprocess.js";
+import { dinov2Features, layerNorm, readViTDims, type ViTDims, type ViTVariant } from "./blocks/dinov2.js";
+import { assertNeckFitsEncoder, bilinearAlignCorners, conv2d, dptNeck, readDptNeckDims } from "./blocks/dpt.js";
+import { foldDvLora } from "./blocks/dvlora.js";
+import { depthOutput, disparityToMetres, resizeToInput } from "./blocks/postprocess.js";
+import { imageInput, preprocess } from "./blocks/preprocess.js";
 import type { Weights } from "./weights.js";
 
 /** Key prefix of the encoder in EndoDAC's state dict. */

@@ -22,13 +22,13 @@
  */
 import { CheckpointError } from "../errors.js";
 import type { Graph, Value } from "../onnx/graph.js";
-import { beitFeatures, beitGrid, readBeitDims, type BeitDims } from "./beit.js";
+import { beitFeatures, beitGrid, readBeitDims, type BeitDims } from "./blocks/beit.js";
 import type { BuildOptions, StageOutput } from "./depth_anything.js";
-import { linear } from "./dinov2.js";
-import { bilinearAlignCorners, conv2d, convTranspose2d, fuseDptLevels } from "./dpt.js";
-import { depthOutput, disparityToMetres, resizeToInput } from "./postprocess.js";
-import { imageInput, preprocess, type Normalisation } from "./preprocess.js";
-import type { Grid } from "./relative_position.js";
+import { linear } from "./blocks/dinov2.js";
+import { bilinearAlignCorners, conv2d, convTranspose2d, fuseDptLevels } from "./blocks/dpt.js";
+import { depthOutput, disparityToMetres, resizeToInput } from "./blocks/postprocess.js";
+import { imageInput, preprocess, type Normalisation } from "./blocks/preprocess.js";
+import type { Grid } from "./blocks/relative_position.js";
 import type { Weights } from "./weights.js";
 
 /** Key prefix of the BEiT encoder in MiDaS's state dict. */

@@ -16,7 +16,7 @@ import type { Graph } from "../onnx/graph.js";
 import { buildDepthAnything, type StageOutput } from "./depth_anything.js";
 import { buildEndoDac } from "./endodac.js";
 import { buildMidas, MIDAS_NORMALISATION } from "./midas.js";
-import { IMAGENET_NORMALISATION, type ChannelOrder, type Normalisation } from "./preprocess.js";
+import { IMAGENET_NORMALISATION, type ChannelOrder, type Normalisation } from "./blocks/preprocess.js";
 import type { Weights } from "./weights.js";
 
 /** Names of the EndoSynth models. */

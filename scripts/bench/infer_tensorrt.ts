@@ -22,8 +22,8 @@ import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProgressCallback } from "../../lib/progress.js";
-import { openTensorRT, tensorrtStatus, type TensorRTSession, type TensorRTTimings } from "../../lib/backends/tensorrt.js";
-import { convertCheckpoint } from "../../lib/models/convert.js";
+import { openTensorRT, tensorrtStatus, type TensorRTSession, type TensorRTTimings } from "../../lib/backends/tensorrt/index.js";
+import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { modelSpec } from "../../lib/models/registry.js";
 import { writeRandomCheckpoint } from "./convert.js";
 

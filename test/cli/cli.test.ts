@@ -1,7 +1,7 @@
 import test from "ava";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tensorrtStatus } from "../../lib/backends/tensorrt.js";
+import { tensorrtStatus } from "../../lib/backends/tensorrt/index.js";
 import { readImage } from "../../lib/io/image.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { syntheticSample } from "../../lib/io/synthetic_sample.js";

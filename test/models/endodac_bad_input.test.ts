@@ -1,7 +1,7 @@
 import test from "ava";
 import { join } from "node:path";
 import { CheckpointError } from "../../lib/errors.js";
-import { convertCheckpoint } from "../../lib/models/convert.js";
+import { convertCheckpoint } from "../../lib/convert/convert.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";

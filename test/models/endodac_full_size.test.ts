@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
 import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
-import { convertCheckpoint } from "../../lib/models/convert.js";
+import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { modelSpec } from "../../lib/models/registry.js";
 import { fixture } from "../helpers/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";

@@ -1,7 +1,7 @@
 import test from "ava";
 import { join } from "node:path";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
-import { convertCheckpoint } from "../../lib/models/convert.js";
+import { convertCheckpoint } from "../../lib/convert/convert.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";
 import { errorStats, tempDir } from "../onnx/helpers.js";

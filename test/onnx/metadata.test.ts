@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError } from "../../lib/errors.js";
-import { CONVERTER_VERSION, convertCheckpoint } from "../../lib/models/convert.js";
+import { CONVERTER_VERSION, convertCheckpoint } from "../../lib/convert/convert.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { Graph } from "../../lib/onnx/graph.js";
 import { readOnnxMetadata } from "../../lib/onnx/metadata.js";
