@@ -47,7 +47,7 @@ export { type BackendChoice, checkpointPath, type InferOptions, load, type LoadO
 export { MODEL_NAMES, type ModelName, type ModelSpec, modelSpec, modelSpecs } from "./models/registry.js";
 export type { Normalisation } from "./models/blocks/preprocess.js";
 export type { StateDictLike, UnusedKey } from "./models/weights.js";
-export { type ChannelOrder, type ConversionReport, CONVERTER_VERSION, convertCheckpoint, type ConvertOptions, type Precision } from "./convert/convert.js";
+export { type ChannelOrder, type ConversionReport, converterVersion, convertCheckpoint, type ConvertOptions, type Precision } from "./convert/convert.js";
 export { readOnnxMetadata, type OnnxModelInfo, type OpsetImport } from "./onnx/metadata.js";
 export { type DepthFrame, type DepthModel, type FrameWithData, type StreamItem, type StreamOptions, type StreamSource, streamDepth } from "./stream.js";
 

@@ -26,7 +26,7 @@ import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, In
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
-import { CONVERTER_VERSION, convertCheckpoint, type ChannelOrder, type Precision } from "./convert/convert.js";
+import { converterVersion, convertCheckpoint, type ChannelOrder, type Precision } from "./convert/convert.js";
 import { checkConvertedOnnx } from "./convert/converted_onnx.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
@@ -269,7 +269,7 @@ async function convertedModel(name: ModelName, options: LoadOptions, precision: 
   const channelOrder = options.channelOrder ?? "rgb";
   const entry = await cachedConversion(
     cacheRoot(options.cacheDir),
-    { model: name, checkpointSha256, converterVersion: CONVERTER_VERSION, options: { channelOrder, precision } },
+    { model: name, checkpointSha256, converterVersion: converterVersion(), options: { channelOrder, precision } },
     (output) => convertCheckpoint({ model: name, checkpoint, output, channelOrder, precision, onProgress: options.onProgress, signal: options.signal }),
   );
   return { onnxPath: entry.onnxPath, hash: entry.contentHash };

@@ -16,7 +16,7 @@ import { sha256File } from "./file_hash.js";
 export interface ConversionKey {
   model: string;
   checkpointSha256: string;
-  converterVersion: number;
+  converterVersion: string;
   options: Record<string, string | number | boolean>;
 }
 

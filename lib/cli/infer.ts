@@ -17,7 +17,7 @@ import { writePly } from "../io/ply.js";
 import { load, type BackendChoice, type Model } from "../model.js";
 import { toImageArray } from "../ndarray/convert.js";
 import type { NdArray } from "../ndarray/ndarray.js";
-import type { ChannelOrder } from "../convert/convert.js";
+import type { ChannelOrder } from "../convert/options.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import { createVideoWriter, probeVideo, readVideoFrames, type VideoInfo } from "../video/ffmpeg.js";
 import { depth2rgb } from "../viz/depth2rgb.js";

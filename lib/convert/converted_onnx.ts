@@ -12,11 +12,16 @@ import { sha256File } from "../cache/file_hash.js";
 import { FileFormatError, InputError } from "../errors.js";
 import { readOnnxMetadata } from "../onnx/metadata.js";
 import { EXTERNAL_DATA_KEYS } from "../onnx/writer.js";
-import type { Precision } from "./convert.js";
+import type { Precision } from "./options.js";
 import type { ModelName } from "../models/registry.js";
 
-/** The first converter version whose files record their data file's size and SHA-256. */
-const FIRST_CONVERTER_RECORDING_WEIGHTS = 4;
+/**
+ * Converters before the version was derived from their sources numbered it 1, 2, 3, 4; those
+ * before 4 did not record their data file's size and SHA-256.
+ */
+function isUnrecordedWeightsVersion(version: string | undefined): boolean {
+  return version === undefined || (/^\d+$/.test(version) && Number(version) < 4);
+}
 
 /**
  * Checks that the ONNX file of `load(name, { onnx })` is `name` as converted by endosynth: its
@@ -35,7 +40,7 @@ function assertConvertedModel(name: ModelName, onnxPath: string, metadata: Recor
   if (metadata.model !== name) {
     throw new InputError(`${onnxPath} holds the ${metadata.model} model, not ${name}: load it as ${metadata.model}`, where);
   }
-  if (!(Number(metadata.converter_version) >= FIRST_CONVERTER_RECORDING_WEIGHTS)) {
+  if (isUnrecordedWeightsVersion(metadata.converter_version)) {
     throw new InputError(
       `${onnxPath} was converted by an older endosynth (converter version ${metadata.converter_version}), whose files do not ` +
         `record which weights file belongs to them: convert the checkpoint again (endosynth convert ${name})`,

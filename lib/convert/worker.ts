@@ -1,36 +1,20 @@
 /**
- * Worker thread that converts one checkpoint (see convert_in_worker.ts), then exits.
+ * Worker thread that converts checkpoints (see convert.ts): reading a checkpoint and building its
+ * graph is 1 to 4 seconds of synchronous work that must not stall the caller's event loop. Its
+ * progress, result and errors (class, code, file, key) reach the caller as if it had run there.
  * @internal
  * @module
  */
-import { parentPort, workerData } from "node:worker_threads";
-import { transferableError } from "../threads/transferred_error.js";
-import { convertInThisThread } from "./convert.js";
-import type { ConvertRequest, FromConvertWorker, ToConvertWorker } from "./in_worker.js";
+import type { Progress } from "../progress.js";
+import { serveCalls, type CallContext } from "../threads/rpc.js";
+import { convertInThisThread } from "./in_this_thread.js";
+import type { ConversionReport, ConvertOptions } from "./options.js";
 
-if (!parentPort) throw new Error("convert_worker must run in a worker thread");
-const port = parentPort;
-const { options, reportProgress } = workerData as ConvertRequest;
-const controller = new AbortController();
+/** What the worker is asked to convert: the options that are plain data. */
+export type ConvertRequest = Required<Pick<ConvertOptions, "model" | "checkpoint" | "output" | "channelOrder" | "precision">>;
 
-function post(message: FromConvertWorker): void {
-  port.postMessage(message);
+function convert(request: ConvertRequest, context: CallContext<Progress>): Promise<ConversionReport> {
+  return convertInThisThread({ ...request, onProgress: (progress) => context.emit(progress), signal: context.signal });
 }
 
-port.on("message", (message: ToConvertWorker) => {
-  if (message.type === "abort") controller.abort();
-});
-
-try {
-  const report = await convertInThisThread({
-    ...options,
-    ...(reportProgress ? { onProgress: (progress) => post({ type: "progress", progress }) } : {}),
-    signal: controller.signal,
-  });
-  post({ type: "done", report });
-} catch (error) {
-  post({ type: "failed", error: transferableError(error) });
-} finally {
-  // Nothing else keeps this thread alive: it exits once the reply is out.
-  port.unref();
-}
+serveCalls({ convert });

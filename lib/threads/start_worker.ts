@@ -14,11 +14,15 @@ export function siblingModule(name: string, callerUrl: string): URL {
 }
 
 /**
- * Starts a worker running `moduleUrl`. Under tsx (tests, scripts) the module is TypeScript and needs
- * tsx's loader, which Node 20 does not apply to a worker's entry module: a tiny bootstrap
- * registers it first.
+ * Starts a worker running `moduleUrl`, with none of the process's Node options. Under tsx (tests,
+ * scripts) the module is TypeScript and needs tsx's loader, which Node 20 does not apply to a
+ * worker's entry module: a tiny bootstrap registers it first.
  */
 export function startWorker(moduleUrl: URL, options: WorkerOptions = {}): Worker {
+  // A worker inherits the process's execArgv by default, and some of those flags break it
+  // (`--input-type=module`, `--eval`, a loader of the app's): the package's workers run only its
+  // own modules and need none of them.
+  options = { ...options, execArgv: [] };
   if (!moduleUrl.pathname.endsWith(".ts")) return new Worker(moduleUrl, options);
   const tsx = import.meta.resolve("tsx/esm/api");
   const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(moduleUrl.href)});`;

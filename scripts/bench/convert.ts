@@ -18,7 +18,8 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { writePth } from "../../lib/checkpoint/pth_writer.js";
 import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
-import { convertCheckpoint, convertInThisThread } from "../../lib/convert/convert.js";
+import { convertCheckpoint } from "../../lib/convert/convert.js";
+import { convertInThisThread } from "../../lib/convert/in_this_thread.js";
 import { modelSpec, type ModelName } from "../../lib/models/registry.js";
 import type { Suite } from "./harness.js";
 

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { cachedConversion, type ConversionKey } from "../../lib/cache/onnx_cache.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
 
-const key: ConversionKey = { model: "dav1", checkpointSha256: "ab".repeat(32), converterVersion: 1, options: { channelOrder: "rgb" } };
+const key: ConversionKey = { model: "dav1", checkpointSha256: "ab".repeat(32), converterVersion: "0123456789abcdef", options: { channelOrder: "rgb" } };
 
 /** A stand-in converter that writes a graph file and a weights file and counts its calls. */
 function fakeConverter() {
@@ -63,7 +63,7 @@ test("a new converter version or other options make a separate entry", async (t)
   t.teardown(cache.cleanup);
   const { convert } = fakeConverter();
   const base = await cachedConversion(cache.path, key, convert);
-  const newer = await cachedConversion(cache.path, { ...key, converterVersion: 2 }, convert);
+  const newer = await cachedConversion(cache.path, { ...key, converterVersion: "fedcba9876543210" }, convert);
   const bgr = await cachedConversion(cache.path, { ...key, options: { channelOrder: "bgr" } }, convert);
   t.not(newer.dir, base.dir);
   t.not(bgr.dir, base.dir);

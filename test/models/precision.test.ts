@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { cachedConversion } from "../../lib/cache/onnx_cache.js";
-import { CONVERTER_VERSION, convertCheckpoint } from "../../lib/convert/convert.js";
+import { converterVersion, convertCheckpoint } from "../../lib/convert/convert.js";
 import { MAX_DEPTH } from "../../lib/models/blocks/postprocess.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "../../lib/models/registry.js";
 import { Weights } from "../../lib/models/weights.js";
@@ -147,7 +147,7 @@ test("fp16 and fp32 conversions of one checkpoint are cached apart", async (t) =
   const cache = tempDir(t);
   const checkpointSha256 = "0".repeat(64);
   const entry = (precision: string) =>
-    cachedConversion(cache, { model: "dav1", checkpointSha256, converterVersion: CONVERTER_VERSION, options: { channelOrder: "rgb", precision } }, async (onnxPath) => {
+    cachedConversion(cache, { model: "dav1", checkpointSha256, converterVersion: converterVersion(), options: { channelOrder: "rgb", precision } }, async (onnxPath) => {
       writeFileSync(onnxPath, precision);
     });
   const fp32 = await entry("fp32");

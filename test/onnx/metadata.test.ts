@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError } from "../../lib/errors.js";
-import { CONVERTER_VERSION, convertCheckpoint } from "../../lib/convert/convert.js";
+import { converterVersion, convertCheckpoint } from "../../lib/convert/convert.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { Graph } from "../../lib/onnx/graph.js";
 import { readOnnxMetadata } from "../../lib/onnx/metadata.js";
@@ -92,7 +92,7 @@ test("a model converted from the tiny dav1 checkpoint names its model, precision
   t.is(metadata.model, "dav1");
   t.is(metadata.precision, "fp32");
   t.is(metadata.channel_order, "bgr");
-  t.is(metadata.converter_version, String(CONVERTER_VERSION));
+  t.is(metadata.converter_version, converterVersion());
   t.regex(metadata.input, /^rgb: uint8/);
   t.regex(metadata.output, /^depth: float32/);
   t.is(producerName, "endosynth");

@@ -1,12 +1,14 @@
 /**
- * Messages between the ONNX Runtime backend and its worker thread. Kept in one place so both
- * sides agree on them; plain data only (they cross `postMessage`).
+ * The calls between the ONNX Runtime backend and its worker thread (see lib/threads/rpc.ts). Kept
+ * in one place so both sides agree on them; plain data only (they cross `postMessage`).
  * @internal
  * @module
  */
 
-/** Session options the worker passes to `InferenceSession.create`. */
-export interface WorkerSessionOptions {
+/** Payload of the "open" call. */
+export interface OpenRequest {
+  /** The ONNX file; external data beside it is memory-mapped by ONNX Runtime. */
+  path: string;
   /** Intra-op threads; undefined lets ONNX Runtime use one per physical core. */
   threads?: number;
 }
@@ -18,34 +20,22 @@ export interface WorkerFrame {
   shape: number[];
 }
 
-/** Where the worker should leave the depth: in shared memory the caller owns, or a transferred buffer. */
+/** Where the worker should leave the depth: in shared memory the caller owns. */
 export interface WorkerSharedOutput {
   buffer: SharedArrayBuffer;
   byteOffset: number;
 }
 
-export type ToWorker =
-  | { type: "open"; id: number; path: string; options: WorkerSessionOptions }
-  | { type: "run"; id: number; frame: WorkerFrame; out?: WorkerSharedOutput }
-  | { type: "close"; id: number };
-
-export interface WorkerError {
-  name: string;
-  message: string;
+/** Payload of the "run" call. */
+export interface RunRequest {
+  frame: WorkerFrame;
+  out?: WorkerSharedOutput;
 }
 
-export type FromWorker =
-  | { type: "opened"; id: number; inputNames: string[]; outputNames: string[] }
-  | {
-      type: "result";
-      id: number;
-      /** The depth, transferred; absent when it was written into the shared output. */
-      depth?: Float32Array;
-      shape: number[];
-      /** The input buffer handed back for reuse when it was transferred. */
-      returnedInput?: ArrayBuffer;
-      /** Milliseconds spent inside `session.run`. */
-      runMs: number;
-    }
-  | { type: "closed"; id: number }
-  | { type: "error"; id: number; error: WorkerError; returnedInput?: ArrayBuffer };
+/** Result of the "run" call. */
+export interface RunResult {
+  /** The depth, transferred; absent when it was written into the shared output. */
+  depth?: Float32Array;
+  /** The input buffer handed back for reuse when it was transferred. */
+  returnedInput?: ArrayBuffer;
+}

@@ -1,6 +1,6 @@
 /**
  * The ONNX Runtime backend: runs a converted model on the CPU, everywhere. The session lives in a
- * worker thread (see onnxruntime_worker.ts) so inference never blocks the event loop.
+ * worker thread (see worker.ts) so inference never blocks the event loop.
  *
  * Buffers: a frame in shared memory (from {@link OnnxRuntimeSession.createInput}) is read by the
  * worker directly; any other frame is copied once into a pooled buffer that is transferred to the
@@ -9,13 +9,13 @@
  * @module
  */
 import { availableParallelism } from "node:os";
-import type { Worker } from "node:worker_threads";
-import { DisposedError, RuntimeFailureError } from "../../errors.js";
+import { BackendUnavailableError, DisposedError, RuntimeFailureError } from "../../errors.js";
 import { assertIntegerInRange, assertOptions, assertString } from "../../is.js";
 import { ndarray, type NdArray } from "../../ndarray/ndarray.js";
-import { siblingModule, startWorker } from "../../threads/start_worker.js";
+import { siblingModule } from "../../threads/start_worker.js";
+import { WorkerClient } from "../../threads/rpc.js";
 import type { BackendSession, RunOptions } from "../backend.js";
-import type { FromWorker, ToWorker, WorkerFrame, WorkerSharedOutput } from "./protocol.js";
+import type { OpenRequest, RunRequest, RunResult, WorkerFrame } from "./protocol.js";
 
 /** Options of {@link openOnnxRuntime}. */
 export interface OnnxRuntimeOptions {
@@ -26,79 +26,21 @@ export interface OnnxRuntimeOptions {
 /** The most intra-op threads a session may ask for: beyond a few per core they only contend. */
 export const MAX_THREADS = 4 * availableParallelism();
 
-/** Timing of the last run, for benchmarks: milliseconds inside `session.run` in the worker. */
-export interface RunTiming {
-  runMs: number;
-}
-
-interface Pending {
-  resolve: (message: FromWorker) => void;
-  reject: (error: Error) => void;
-}
-
 const workerUrl = siblingModule("worker", import.meta.url);
-
-function workerError(error: { name: string; message: string }, path: string): RuntimeFailureError {
-  return new RuntimeFailureError(`ONNX Runtime failed on ${path}: ${error.message}`, { file: path });
-}
 
 /** An ONNX model open in ONNX Runtime on the CPU. Create with {@link openOnnxRuntime}. */
 export class OnnxRuntimeSession implements BackendSession {
   readonly backend = "onnxruntime" as const;
-  /** Timing of the most recent completed run. */
-  lastTiming: RunTiming | undefined;
-  readonly #worker: Worker;
+  readonly #worker: WorkerClient;
   readonly #path: string;
-  readonly #pending = new Map<number, Pending>();
   /** Transferable input buffers handed back by the worker, reused to avoid reallocating per frame. */
   readonly #inputPool: ArrayBuffer[] = [];
-  #nextId = 1;
-  #failure: Error | undefined;
   #disposing: Promise<void> | undefined;
 
   /** @internal use {@link openOnnxRuntime} */
-  constructor(worker: Worker, path: string) {
+  constructor(worker: WorkerClient, path: string) {
     this.#worker = worker;
     this.#path = path;
-    worker.on("message", (message: FromWorker) => this.#settle(message));
-    worker.on("error", (error) => this.#fail(new RuntimeFailureError(`ONNX Runtime worker crashed running ${path}: ${error.message}`, { file: path, cause: error })));
-    worker.on("exit", (code) => {
-      if (!this.#disposing) this.#fail(new RuntimeFailureError(`ONNX Runtime worker running ${path} exited unexpectedly with code ${code}`, { file: path }));
-    });
-  }
-
-  /** @internal */
-  request(message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise((resolve, reject) => {
-      // The worker is unref'd while idle so an open model never keeps the process alive, and ref'd
-      // while a request is pending so awaiting one does.
-      if (this.#pending.size === 0) this.#worker.ref();
-      this.#pending.set(message.id, { resolve, reject });
-      this.#worker.postMessage(message, transfer);
-    });
-  }
-
-  /** @internal */
-  nextId(): number {
-    return this.#nextId++;
-  }
-
-  #settle(message: FromWorker): void {
-    const pending = this.#pending.get(message.id);
-    if (!pending) return;
-    this.#pending.delete(message.id);
-    if (this.#pending.size === 0) this.#worker.unref();
-    const returned = "returnedInput" in message ? message.returnedInput : undefined;
-    if (returned) this.#inputPool.push(returned);
-    if (message.type === "error") pending.reject(workerError(message.error, this.#path));
-    else pending.resolve(message);
-  }
-
-  #fail(error: Error): void {
-    this.#failure ??= error;
-    for (const pending of this.#pending.values()) pending.reject(error);
-    this.#pending.clear();
   }
 
   #assertUsable(): void {
@@ -121,12 +63,16 @@ export class OnnxRuntimeSession implements BackendSession {
     this.#assertUsable();
     const [height, width] = frame.shape;
     const { out } = options;
-    const shared: WorkerSharedOutput | undefined =
-      out && out.buffer instanceof SharedArrayBuffer ? { buffer: out.buffer, byteOffset: out.byteOffset } : undefined;
+    const shared = out && out.buffer instanceof SharedArrayBuffer ? { buffer: out.buffer, byteOffset: out.byteOffset } : undefined;
     const { message, transfer } = this.#transferableFrame(frame);
-    const reply = await this.request({ type: "run", id: this.nextId(), frame: message, ...(shared ? { out: shared } : {}) }, transfer);
-    if (reply.type !== "result") throw new RuntimeFailureError(`Unexpected reply ${reply.type} from the ONNX Runtime worker`);
-    this.lastTiming = { runMs: reply.runMs };
+    const request: RunRequest = { frame: message, ...(shared ? { out: shared } : {}) };
+    let reply: RunResult;
+    try {
+      reply = await this.#worker.call<RunResult>("run", request, { transfer });
+    } catch (error) {
+      throw new RuntimeFailureError(`ONNX Runtime failed on ${this.#path}: ${(error as Error).message}`, { file: this.#path, cause: error });
+    }
+    if (reply.returnedInput) this.#inputPool.push(reply.returnedInput);
     if (shared) return ndarray(out!, [height, width], "float32");
     if (out) {
       out.set(reply.depth!);
@@ -147,18 +93,13 @@ export class OnnxRuntimeSession implements BackendSession {
     return ndarray(new Float32Array(new SharedArrayBuffer(height * width * 4)), [height, width], "float32");
   }
 
+  /** Runs already posted finish first (the worker answers in order), then the worker stops. */
   dispose(): Promise<void> {
-    this.#disposing ??= this.#close();
+    this.#disposing ??= this.#worker
+      .call("close", undefined)
+      .catch(() => undefined)
+      .then(() => this.#worker.close());
     return this.#disposing;
-  }
-
-  async #close(): Promise<void> {
-    // Runs already posted finish first: the worker handles messages in order.
-    try {
-      if (!this.#failure) await this.request({ type: "close", id: this.nextId() });
-    } finally {
-      await this.#worker.terminate();
-    }
   }
 }
 
@@ -166,19 +107,20 @@ export class OnnxRuntimeSession implements BackendSession {
  * Opens an ONNX model (path; external data beside it is memory-mapped) in ONNX Runtime on the CPU,
  * in a worker thread.
  * @throws {RuntimeFailureError} when ONNX Runtime cannot load the model.
+ * @throws {BackendUnavailableError} when no ONNX Runtime exists for this platform.
  */
 export async function openOnnxRuntime(path: string, options: OnnxRuntimeOptions = {}): Promise<OnnxRuntimeSession> {
   assertString("path", path);
   assertOptions("options", options, ["threads"]);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
-  const worker = startWorker(workerUrl);
-  worker.unref();
-  const session = new OnnxRuntimeSession(worker, path);
+  const worker = new WorkerClient(workerUrl, `the ONNX Runtime worker running ${path}`);
+  const request: OpenRequest = { path, ...(options.threads === undefined ? {} : { threads: options.threads }) };
   try {
-    await session.request({ type: "open", id: session.nextId(), path, options: { threads: options.threads } });
+    await worker.call("open", request);
   } catch (error) {
-    await worker.terminate();
-    throw error;
+    await worker.close();
+    if (error instanceof BackendUnavailableError) throw error;
+    throw new RuntimeFailureError(`ONNX Runtime failed on ${path}: ${(error as Error).message}`, { file: path, cause: error });
   }
-  return session;
+  return new OnnxRuntimeSession(worker, path);
 }
