@@ -7,7 +7,7 @@
 import { AbortError, CheckpointError, InputError } from "../errors.js";
 import { readStateDict } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
-import { toFloat16 } from "../onnx/float16.js";
+import { toFloat16 } from "../onnx/fp16_pass.js";
 import { writeOnnx, type OnnxGraph } from "../onnx/writer.js";
 import { modelSpec, recognizeArchitectures, type ModelSpec } from "../models/registry.js";
 import { Weights } from "../models/weights.js";

@@ -62,7 +62,7 @@ export function float16Bits(value: number): number {
  * (a float32 is a double exactly), by integer operations only. ~100x faster than the general path,
  * which is what converting a model's weights needs (hundreds of millions of values).
  */
-function float32BitsToFloat16(bits: number): number {
+export function float32BitsToFloat16(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const magnitude = bits & 0x7fffffff;
   if (magnitude > 0x7f800000) return 0x7e00; // NaN, as float16Bits

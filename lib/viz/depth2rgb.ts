@@ -20,7 +20,7 @@
  */
 import { InputError } from "../errors.js";
 import { assertFiniteNumber } from "../is.js";
-import { float16Bits, float16Table } from "../ndarray/float16.js";
+import { float16Table, float32BitsToFloat16 } from "../ndarray/float16.js";
 import { expectArray, type NdArray } from "../ndarray/ndarray.js";
 import { SPECTRAL_LUT } from "./colormaps.js";
 import { type FloatDType, roundingFor } from "./dtype_arithmetic.js";
@@ -64,26 +64,14 @@ function float16IndexTable(scale: Scale): Uint8Array {
   return table;
 }
 
-/**
- * The float16 bit pattern of a float32 value (given as its bits), rounding to nearest even; the
- * inline path covers float16's normal range, the rest (zero, subnormals, inf, NaN) goes the slow way.
- */
-function float16BitsOfFloat32(bits: number, value: number): number {
-  const exponent = (bits >>> 23) & 0xff;
-  if (exponent < 113 || exponent > 142) return float16Bits(value);
-  const mantissa = bits & 0x7fffff;
-  const rounded = (mantissa + 0xfff + ((mantissa >>> 13) & 1)) >>> 13; // a carry moves into the exponent, as it should
-  return ((bits >>> 16) & 0x8000) | (((exponent - 112) << 10) + rounded);
-}
-
 function float16Indices(data: Float32Array | Uint16Array, scale: Scale, out: Uint8Array): void {
   const table = float16IndexTable(scale);
   if (data instanceof Uint16Array) {
     for (let i = 0; i < data.length; i++) out[i] = table[data[i]];
     return;
   }
-  const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  for (let i = 0; i < data.length; i++) out[i] = table[float16BitsOfFloat32(words[i], data[i])];
+  const words = new Int32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < data.length; i++) out[i] = table[float32BitsToFloat16(words[i])];
 }
 
 /**

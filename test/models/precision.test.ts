@@ -7,7 +7,7 @@ import { converterVersion, convertCheckpoint } from "../../lib/convert/convert.j
 import { MAX_DEPTH } from "../../lib/models/blocks/postprocess.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "../../lib/models/registry.js";
 import { Weights } from "../../lib/models/weights.js";
-import { toFloat16 } from "../../lib/onnx/float16.js";
+import { toFloat16 } from "../../lib/onnx/fp16_pass.js";
 import { Graph } from "../../lib/onnx/graph.js";
 import { writeOnnx } from "../../lib/onnx/writer.js";
 import { fixture } from "../helpers/fixtures.js";

@@ -5,7 +5,7 @@ import * as ort from "onnxruntime-node";
 import { CheckpointError, InputError } from "../../lib/errors.js";
 import { roundFloat16 } from "../../lib/ndarray/float16.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { toFloat16 } from "../../lib/onnx/float16.js";
+import { toFloat16 } from "../../lib/onnx/fp16_pass.js";
 import { Graph } from "../../lib/onnx/graph.js";
 import { writeOnnx, type OnnxGraph } from "../../lib/onnx/writer.js";
 import { withFloat16Storage } from "./float16_storage.js";
