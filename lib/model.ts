@@ -16,13 +16,14 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendName, BackendSession } from "./backends/backend.js";
+import type { AsyncDisposableResource } from "./disposable.js";
 import type { ProgressCallback } from "./progress.js";
-import { MAX_THREADS, openOnnxRuntime } from "./backends/onnxruntime/session.js";
-import { openTensorRT, tensorrtStatus } from "./backends/tensorrt/index.js";
+import { MAX_THREADS } from "./backends/onnxruntime/session.js";
+import { BACKEND_CHOICES, chooseBackend, type BackendChoice, type ReadyOnnx } from "./backends/registry.js";
 import { sha256File } from "./cache/file_hash.js";
 import { cachedConversion } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
-import { AbortError, BackendUnavailableError, CheckpointError, DisposedError, InputError } from "./errors.js";
+import { AbortError, CheckpointError, DisposedError, InputError } from "./errors.js";
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
 import { MAX_IMAGE_SIDE, toImageArray, type ImageInput } from "./ndarray/convert.js";
 import type { NdArray } from "./ndarray/ndarray.js";
@@ -31,8 +32,7 @@ import { checkConvertedOnnx } from "./convert/converted_onnx.js";
 import { MODEL_NAMES, modelSpec, type ModelName } from "./models/registry.js";
 import { streamDepth, type StreamItem, type StreamOptions, type StreamSource } from "./stream.js";
 
-/** Which runtime `load` should use; `"auto"` picks TensorRT when it can run here, else ONNX Runtime. */
-export type BackendChoice = "auto" | BackendName;
+export type { BackendChoice } from "./backends/registry.js";
 
 /** Options of {@link load}. */
 export interface LoadOptions {
@@ -89,7 +89,7 @@ const TENSORRT_OPTIONS = ["workspaceMiB", "optimizationLevel", "inflight"] as co
 const backstop = new FinalizationRegistry<BackendSession>((session) => void session.dispose());
 
 /** A loaded model. Get one from {@link load}; free it with {@link Model.dispose} (or `await using`). */
-export class Model implements AsyncDisposable {
+export class Model implements AsyncDisposableResource {
   /** The model's name, e.g. `"dav1"`. */
   readonly name: ModelName;
   /** The runtime executing it. */
@@ -122,7 +122,7 @@ export class Model implements AsyncDisposable {
    * Depth in metres of one frame, at the frame's resolution.
    * @param input uint8 [H, W, 3] RGB (or [H, W, 4] RGBA, alpha ignored), sharp's raw output or ImageData.
    * @returns float32 [H, W] metres.
-   * @throws {InputError} synchronously-checked bad input (dtype, shape, size, `out` length).
+   * @throws {@link endosynth!InputError | InputError} synchronously-checked bad input (dtype, shape, size, `out` length).
    */
   async infer(input: ImageInput, options: InferOptions = {}): Promise<NdArray<"float32">> {
     this.#assertUsable();
@@ -201,7 +201,7 @@ function validateLoad(name: unknown, options: LoadOptions): asserts name is Mode
   if (options.checkpoint !== undefined && options.onnx !== undefined) {
     throw new InputError("Pass either options.checkpoint or options.onnx, not both", { key: "options.onnx" });
   }
-  if (options.backend !== undefined) assertOneOf("options.backend", options.backend, ["auto", "onnxruntime", "tensorrt"] as const);
+  if (options.backend !== undefined) assertOneOf("options.backend", options.backend, BACKEND_CHOICES);
   if (options.cacheDir !== undefined) assertString("options.cacheDir", options.cacheDir);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
   if (options.channelOrder !== undefined) assertOneOf("options.channelOrder", options.channelOrder, ["rgb", "bgr"] as const);
@@ -239,27 +239,6 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError("load() was aborted");
 }
 
-interface BackendPlan {
-  backend: BackendName;
-  reason: string;
-}
-
-function planBackend(choice: BackendChoice): BackendPlan {
-  if (choice === "onnxruntime") return { backend: "onnxruntime", reason: "ONNX Runtime (CPU) was requested" };
-  const status = tensorrtStatus();
-  if (status.available) return { backend: "tensorrt", reason: status.reason };
-  if (choice === "tensorrt") throw new BackendUnavailableError(status.reason);
-  return { backend: "onnxruntime", reason: `ONNX Runtime (CPU), because ${status.reason}` };
-}
-
-/**
- * The precision of the ONNX a backend needs: TensorRT builds strongly typed fp16 engines from the
- * converter's fp16 ONNX; ONNX Runtime runs fp32 (its CPU kernels are no faster in fp16).
- */
-function onnxPrecision(backend: BackendName): Precision {
-  return backend === "tensorrt" ? "fp16" : "fp32";
-}
-
 async function convertedModel(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {
   const checkpoint = checkpointPath(name, options.checkpoint);
   assertCheckpointExists(name, checkpoint, options.checkpoint !== undefined);
@@ -275,13 +254,6 @@ async function convertedModel(name: ModelName, options: LoadOptions, precision: 
   return { onnxPath: entry.onnxPath, hash: entry.contentHash };
 }
 
-/** A converted model ready to open: its path, its identity for engine caches, its precision. */
-interface ReadyOnnx {
-  onnxPath: string;
-  hash: string;
-  precision: Precision;
-}
-
 async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<ReadyOnnx> {
   if (options.onnx === undefined) return { ...(await convertedModel(name, options, precision)), precision };
   const onnxPath = resolve(options.onnx);
@@ -291,31 +263,17 @@ async function readyOnnx(name: ModelName, options: LoadOptions, precision: Preci
   return { onnxPath, hash: await sha256File(onnxPath), precision: givenPrecision };
 }
 
-async function openSession(plan: BackendPlan, onnx: ReadyOnnx, options: LoadOptions): Promise<BackendSession> {
-  options.onProgress?.({ phase: `opening ${plan.backend}`, detail: onnx.onnxPath });
-  if (plan.backend === "onnxruntime") return openOnnxRuntime(onnx.onnxPath, options.threads === undefined ? {} : { threads: options.threads });
-  return openTensorRT({
-    onnxPath: onnx.onnxPath,
-    onnxHash: onnx.hash,
-    cacheDir: cacheRoot(options.cacheDir),
-    precision: onnx.precision,
-    ...options.tensorrt,
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-}
-
 /**
  * Loads an EndoSynth model: converts its checkpoint to ONNX (once; cached and verified) and opens it
  * on TensorRT (NVIDIA GPU with TensorRT) or ONNX Runtime (CPU, everywhere).
  *
  * @param name `"dav1"`, `"dav2"`, `"endodac"` or `"midas"`.
- * @throws {InputError} bad name or options (listing the valid ones); an `onnx` file that is not
+ * @throws {@link endosynth!InputError | InputError} bad name or options (listing the valid ones); an `onnx` file that is not
  * this model as converted by endosynth.
- * @throws {FileFormatError} an `onnx` file that is not an ONNX model, or whose weights file beside
+ * @throws {@link endosynth!FileFormatError | FileFormatError} an `onnx` file that is not an ONNX model, or whose weights file beside
  * it is missing or not the one it was written with.
- * @throws {CheckpointError} missing checkpoint (where it looked, where to get it), wrong architecture, missing or unexpected keys.
- * @throws {BackendUnavailableError} `backend: "tensorrt"` where TensorRT cannot run (says why).
+ * @throws {@link endosynth!CheckpointError | CheckpointError} missing checkpoint (where it looked, where to get it), wrong architecture, missing or unexpected keys.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} `backend: "tensorrt"` where TensorRT cannot run (says why).
  * @example
  * ```ts
  * const model = await load("dav2", { checkpoint: "weights/dav2-f.pth", backend: "onnxruntime" });
@@ -326,9 +284,16 @@ async function openSession(plan: BackendPlan, onnx: ReadyOnnx, options: LoadOpti
 export async function load(name: ModelName, options: LoadOptions = {}): Promise<Model> {
   validateLoad(name, options);
   throwIfAborted(options.signal);
-  const plan = planBackend(options.backend ?? "auto");
-  const onnx = await readyOnnx(name, options, onnxPrecision(plan.backend));
+  const plan = chooseBackend(options.backend ?? "auto");
+  const onnx = await readyOnnx(name, options, plan.backend.precision);
   throwIfAborted(options.signal);
-  const session = await openSession(plan, onnx, options);
+  options.onProgress?.({ phase: `opening ${plan.backend.name}`, detail: onnx.onnxPath });
+  const session = await plan.backend.open(onnx, {
+    cacheDir: cacheRoot(options.cacheDir),
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.tensorrt ? { tensorrt: options.tensorrt } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   return new Model(name, session, plan.reason, onnx);
 }

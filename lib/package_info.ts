@@ -1,7 +1,6 @@
 /**
  * Where the installed package is and what it says about itself. This file sits one folder below
  * the package root both as lib/package_info.ts and as dist/package_info.js.
- * @internal
  * @module
  */
 import { readFileSync } from "node:fs";

@@ -2,12 +2,15 @@
 // Builds the native addon from source into build/Release/endosynth.node.
 //
 //   npm run build:native [-- --tensorrt <include dir>] [--cuda <toolkit dir>] [--without-cuda]
-//                        [--cmake] [--strict] [--debug]
+//                        [--cmake] [--strict] [--debug] [--if-missing]
 //
 // node-gyp (binding.gyp) by default, cmake-js (CMakeLists.txt) with --cmake; both build the same
 // sources. Node's headers are taken from the running Node's own installation when it has them, so
 // nothing is downloaded. --strict turns warnings into errors (the TensorRT path must build with
-// none). Also used by scripts/install.js; plain JavaScript so it runs before anything is compiled.
+// none). --if-missing builds only when no working build is there, and only warns on failure (the
+// development checkout's prepare step). Also used by scripts/install.js (the opt-in source build of
+// an installed package) and scripts/prebuild.js; plain JavaScript so it runs before anything is
+// compiled.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -27,7 +30,7 @@ export function localNodeDir() {
 
 /** Parses build_native arguments; throws on anything unknown. */
 export function parseBuildArguments(argv) {
-  const options = { builder: "node-gyp", tensorrt: undefined, cuda: undefined, withoutCuda: false, strict: false, debug: false };
+  const options = { builder: "node-gyp", tensorrt: undefined, cuda: undefined, withoutCuda: false, strict: false, debug: false, ifMissing: false };
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i];
     const value = () => {
@@ -41,7 +44,8 @@ export function parseBuildArguments(argv) {
     else if (argument === "--cmake") options.builder = "cmake-js";
     else if (argument === "--strict") options.strict = true;
     else if (argument === "--debug") options.debug = true;
-    else throw new Error(`unknown argument ${argument}; expected --tensorrt <dir>, --cuda <dir>, --without-cuda, --cmake, --strict or --debug`);
+    else if (argument === "--if-missing") options.ifMissing = true;
+    else throw new Error(`unknown argument ${argument}; expected --tensorrt <dir>, --cuda <dir>, --without-cuda, --cmake, --strict, --debug or --if-missing`);
   }
   return options;
 }
@@ -101,6 +105,11 @@ export function describeBuiltAddon(path = builtAddon) {
   return result.status === 0 ? result.stdout.trim() : `could not be loaded: ${(result.stderr || "").trim().split("\n")[0]}`;
 }
 
+/** Whether the addon at `path` exists and loads in a fresh process. */
+function loads(path) {
+  return existsSync(path) && spawnSync(process.execPath, ["-e", `require(${JSON.stringify(path)}).status()`]).status === 0;
+}
+
 function main() {
   let options;
   try {
@@ -109,7 +118,14 @@ function main() {
     console.error(`build:native: ${error.message}`);
     process.exit(2);
   }
-  const result = buildNative(options);
+  // A development checkout's `npm ci` (prepare) builds the addon once; without a compiler it warns
+  // and goes on, since only TensorRT needs the addon.
+  if (options.ifMissing && loads(builtAddon)) return;
+  const result = buildNative(options, options.ifMissing ? "pipe" : "inherit");
+  if (!result.ok && options.ifMissing) {
+    console.warn(`build:native: WARNING: the native addon could not be built (${result.command}); TensorRT is unavailable in this checkout:\n${result.output.trimEnd().split("\n").slice(-10).join("\n")}`);
+    return;
+  }
   if (!result.ok) {
     console.error(`build:native: ${result.command} failed${result.status === null ? "" : ` with exit code ${result.status}`}`);
     process.exit(1);

@@ -1,18 +1,19 @@
 #!/usr/bin/env node
-// `npm run prebuild [-- --tensorrt <include dir>]`: builds the prebuilt binary the package ships,
-// prebuilds/<platform>-<arch>/endosynth.<libc>.node, with prebuildify (node-gyp path:
-// prebuildify has no cmake-js backend) as `--napi --strip --tag-libc`. One Node-API binary serves
-// every Node version with Node-API 8. Node's headers come from the local install (no download).
+// `npm run build:prebuilt -- --tensorrt <TensorRT include dir>`: builds the native addon that this
+// platform's binary package ships, and puts it where `npm run pack:all` takes it from:
+// native/prebuilt/<platform>/endosynth.node, with build.json beside it (what it was built with and
+// the hash of the sources it was built from). Both are committed: CI has no TensorRT headers, so it
+// cannot build them. One Node-API binary serves every Node version with Node-API 8. Strict: the
+// TensorRT path must build with zero warnings. Node's headers come from the local install.
 //
-// Publish prebuilds built WITH TensorRT headers: TensorRT is dlopen()ed at run time, so such a
-// binary still loads everywhere and simply reports TensorRT as missing where it is.
-
-import { spawnSync } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { nativeBuildEnvironment, packageRoot, parseBuildArguments } from "./build_native.js";
-
-const require = createRequire(import.meta.url);
+// TensorRT is opened at run time, so the binary loads everywhere and reports TensorRT as missing
+// where it is; it is built against the oldest headers with NvOnnxParser.h (10.14), so that every
+// TensorRT 10 from 10.14 on can run it.
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildNative, builtAddon, packageRoot, parseBuildArguments } from "./build_native.js";
+import { nativeSourcesHash } from "./native_sources.js";
 
 function main() {
   let options;
@@ -22,21 +23,29 @@ function main() {
     console.error(`prebuild: ${error.message}`);
     process.exit(2);
   }
-  if (options.builder !== "node-gyp") {
-    console.error("prebuild: prebuildify builds with node-gyp only; --cmake is not supported here");
+  if (!options.tensorrt) {
+    console.error("prebuild: --tensorrt <TensorRT include dir> is required: a prebuilt addon without TensorRT could never use it");
     process.exit(2);
   }
-  const env = nativeBuildEnvironment(options);
-  const prebuildify = join(dirname(require.resolve("prebuildify/package.json")), "bin.js");
-  const nodeGyp = join(dirname(require.resolve("node-gyp/package.json")), "bin", "node-gyp.js");
-  // The target is the running Node: node-gyp then finds its headers in npm_config_nodedir.
-  const args = [prebuildify, "--napi", "--strip", "--tag-libc", "--target", process.versions.node, "--node-gyp", nodeGyp];
-  const result = spawnSync(process.execPath, args, { cwd: packageRoot, env, stdio: "inherit" });
-  if (result.status !== 0) {
-    console.error(`prebuild: prebuildify failed${result.status === null ? "" : ` with exit code ${result.status}`}`);
+  const result = buildNative({ ...options, strict: true });
+  if (!result.ok) {
+    console.error(`prebuild: ${result.command} failed${result.status === null ? "" : ` with exit code ${result.status}`}`);
     process.exit(1);
   }
-  console.log(`prebuild: wrote ${resolve(packageRoot, "prebuilds")}`);
+  const platform = `${process.platform}-${process.arch}`;
+  const folder = join(packageRoot, "native", "prebuilt", platform);
+  mkdirSync(folder, { recursive: true });
+  const target = join(folder, "endosynth.node");
+  copyFileSync(builtAddon, target);
+  execFileSync("strip", ["--strip-unneeded", target]);
+  const probe = spawnSync(process.execPath, ["-p", `JSON.stringify(require(${JSON.stringify(target)}).status().build)`], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    console.error(`prebuild: the built addon does not load: ${probe.stderr}`);
+    process.exit(1);
+  }
+  const build = JSON.parse(probe.stdout);
+  writeFileSync(join(folder, "build.json"), `${JSON.stringify({ platform, sourcesSha256: nativeSourcesHash(packageRoot), build }, null, 2)}\n`);
+  console.log(`prebuild: wrote ${target} (${(statSync(target).size / 2 ** 20).toFixed(2)} MB; CUDA ${build.cudaRuntime}, TensorRT headers ${build.tensorrtHeaders})`);
 }
 
 main();

@@ -1,26 +1,27 @@
 /**
- * `endosynth info [--models] [--json]`: versions of the package, Node, sharp/libvips and ONNX
- * Runtime, the platform, which inference backends can run here; with `--models`, the models: what
- * they compute and where their checkpoints are expected.
+ * `endosynth info [--models] [--json]`: versions of the package, Node and sharp/libvips, the
+ * platform, where the platform's binaries were loaded from, which inference backends can run here
+ * and why; with `--models`, the models: what they compute and where their checkpoints are expected.
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
 import { arch, cpus, platform, release, totalmem } from "node:os";
 import type { Command } from "commander";
-import sharp from "sharp";
-import type { BackendName } from "../backends/backend.js";
-import { tensorrtStatus } from "../backends/tensorrt/index.js";
+import { backendVerdicts, type BackendVerdict } from "../backends/registry.js";
+import { loadNativeAddon } from "../backends/tensorrt/addon.js";
+import { currentPlatform, platformPackage } from "../platform/package.js";
 import { checkpointPath } from "../model.js";
 import { packageJson } from "../package_info.js";
 import { modelSpecs } from "../models/registry.js";
 
-/** Whether one backend can run here, and if not, why. */
-export interface BackendStatus {
-  backend: BackendName;
-  available: boolean;
-  /** Version of the runtime, or why it cannot run. */
-  detail: string;
+/** Where the platform's binaries came from. */
+export interface BinariesInfo {
+  /** The platform as the binary packages name it, e.g. `linux-x64`. */
+  platform: string;
+  /** The binary package for it: found where, or why not. */
+  platformPackage: { name: string; found: boolean; dir?: string; version?: string; reason?: string };
+  /** The native addon (TensorRT): the file loaded, or why none was. */
+  addon: { loaded: boolean; path?: string; reason?: string };
 }
 
 /** Everything `endosynth info` reports. */
@@ -28,70 +29,59 @@ export interface Info {
   package: { name: string; version: string };
   node: string;
   platform: { os: string; release: string; arch: string; cpus: number; memoryGiB: number };
-  sharp: { version: string; libvips: string };
-  onnxruntimeNode: string | null;
-  backends: BackendStatus[];
+  binaries: BinariesInfo;
+  /** sharp (images), loaded only for this report; absent where it cannot load. */
+  sharp: { version: string; libvips: string } | { error: string };
+  backends: BackendVerdict[];
 }
 
-const require = createRequire(import.meta.url);
-
-function readJson(path: string): { name: string; version: string } {
-  return JSON.parse(readFileSync(path, "utf8")) as { name: string; version: string };
+function binariesInfo(): BinariesInfo {
+  const state = platformPackage();
+  const addon = loadNativeAddon();
+  return {
+    platform: currentPlatform(),
+    platformPackage: state.found
+      ? { name: state.package.name, found: true, dir: state.package.dir, version: state.package.version }
+      : { name: state.name, found: false, reason: state.reason },
+    addon: addon.loaded ? { loaded: true, path: addon.path } : { loaded: false, reason: addon.reason },
+  };
 }
 
-
-/** The installed onnxruntime-node's version, read from its package.json without loading the native runtime. */
-function onnxruntimeNodeVersion(): string | null {
+async function sharpInfo(): Promise<Info["sharp"]> {
   try {
-    return readJson(require.resolve("onnxruntime-node/package.json")).version;
-  } catch {
-    return null;
-  }
-}
-
-async function onnxRuntimeStatus(): Promise<BackendStatus> {
-  try {
-    await import("onnxruntime-node");
-    return { backend: "onnxruntime", available: true, detail: `onnxruntime-node ${onnxruntimeNodeVersion()}, CPU execution provider` };
+    const { default: sharp } = await import("sharp");
+    const versions = sharp.versions as { sharp?: string; vips: string };
+    return { version: versions.sharp ?? "unknown", libvips: versions.vips };
   } catch (error) {
-    return { backend: "onnxruntime", available: false, detail: `onnxruntime-node cannot load: ${(error as Error).message}` };
+    return { error: (error as Error).message.split("\n")[0]! };
   }
-}
-
-function tensorRTStatusLine(): BackendStatus {
-  const status = tensorrtStatus();
-  return { backend: "tensorrt", available: status.available, detail: status.reason };
-}
-
-/** Which inference backends can run on this machine, and if not, why. */
-export async function backendAvailability(): Promise<BackendStatus[]> {
-  return [await onnxRuntimeStatus(), tensorRTStatusLine()];
 }
 
 /** Gathers the report. */
 export async function collectInfo(): Promise<Info> {
   const { name, version } = packageJson();
-  const versions = sharp.versions as { sharp?: string; vips: string };
   return {
     package: { name, version },
     node: process.versions.node,
     platform: { os: platform(), release: release(), arch: arch(), cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
-    sharp: { version: versions.sharp ?? "unknown", libvips: versions.vips },
-    onnxruntimeNode: onnxruntimeNodeVersion(),
-    backends: await backendAvailability(),
+    binaries: binariesInfo(),
+    sharp: await sharpInfo(),
+    backends: backendVerdicts(),
   };
 }
 
 /** The report as aligned text lines. */
 export function formatInfo(info: Info): string {
+  const { platformPackage: binaryPackage, addon } = info.binaries;
   const rows: [string, string][] = [
     ["endosynth", info.package.version],
     ["node", info.node],
     ["platform", `${info.platform.os} ${info.platform.release} ${info.platform.arch}, ${info.platform.cpus} CPUs, ${info.platform.memoryGiB} GiB`],
-    ["sharp", `${info.sharp.version} (libvips ${info.sharp.libvips})`],
-    ["onnxruntime-node", info.onnxruntimeNode ?? "not installed"],
+    ["binaries", binaryPackage.found ? `${binaryPackage.name} ${binaryPackage.version} at ${binaryPackage.dir}` : `none: ${binaryPackage.reason}`],
+    ["native addon", addon.loaded ? addon.path! : `not loaded: ${addon.reason}`],
+    ["sharp", "error" in info.sharp ? `cannot load: ${info.sharp.error}` : `${info.sharp.version} (libvips ${info.sharp.libvips})`],
   ];
-  for (const status of info.backends) rows.push([`backend ${status.backend}`, `${status.available ? "available" : "unavailable"}: ${status.detail}`]);
+  for (const verdict of info.backends) rows.push([`backend ${verdict.backend}`, `${verdict.available ? "available" : "unavailable"}: ${verdict.reason}`]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join("\n");
 }

@@ -30,10 +30,10 @@ const workerUrl = siblingModule("worker", import.meta.url);
  * A checkpoint file is converted in a worker thread, so the 1 to 4 seconds of reading and graph
  * building never stall the caller's event loop; a `stateDict` already in memory is converted in
  * the calling thread.
- * @throws {CheckpointError} for a checkpoint of another architecture (naming it), missing or
+ * @throws {@link endosynth!CheckpointError | CheckpointError} for a checkpoint of another architecture (naming it), missing or
  * unexpected keys, or wrong shapes (naming them all); also the reader's errors.
- * @throws {InputError} for bad options.
- * @throws {AbortError} when `signal` aborts; nothing is left at `output`.
+ * @throws {@link endosynth!InputError | InputError} for bad options.
+ * @throws {@link endosynth!AbortError | AbortError} when `signal` aborts; nothing is left at `output`.
  */
 export async function convertCheckpoint(options: ConvertOptions): Promise<ConversionReport> {
   validateConvertOptions(options);

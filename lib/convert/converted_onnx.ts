@@ -2,7 +2,6 @@
  * Checks of an ONNX file given to `load(name, { onnx })` before anything runs it: that endosynth
  * converted it, from the model named, in a known precision, and that the weights file beside it is
  * the one it was written with.
- * @internal
  * @module
  */
 import { stat } from "node:fs/promises";
@@ -75,9 +74,9 @@ async function assertOwnWeights(onnxPath: string, metadata: Record<string, strin
 /**
  * The precision of the converted model at `onnxPath`, once it is known to be `name` as endosynth
  * converted it, with its own weights.
- * @throws {InputError} a file endosynth did not convert, or converted from another model or by a
+ * @throws {@link endosynth!InputError | InputError} a file endosynth did not convert, or converted from another model or by a
  * converter that did not record its weights.
- * @throws {FileFormatError} a file that is not ONNX, or a weights file that is missing, truncated
+ * @throws {@link endosynth!FileFormatError | FileFormatError} a file that is not ONNX, or a weights file that is missing, truncated
  * or another conversion's.
  */
 export async function checkConvertedOnnx(name: ModelName, onnxPath: string, onProgress: ProgressCallback | undefined): Promise<Precision> {

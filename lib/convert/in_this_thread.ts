@@ -1,7 +1,6 @@
 /**
  * The conversion itself, in the calling thread: read the checkpoint, check it is the model named,
  * build the graph, write the ONNX. convert.ts runs it in a worker for checkpoint files.
- * @internal
  * @module
  */
 import { AbortError, CheckpointError, InputError } from "../errors.js";

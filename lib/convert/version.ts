@@ -5,7 +5,6 @@
  * release that changes any of them reconverts, and none can serve a stale graph because someone
  * forgot to bump a number. Comment-only edits also change it: a needless reconversion (seconds,
  * once) is the price of never trusting a stale one.
- * @internal
  * @module
  */
 import { createHash } from "node:crypto";

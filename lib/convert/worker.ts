@@ -2,7 +2,6 @@
  * Worker thread that converts checkpoints (see convert.ts): reading a checkpoint and building its
  * graph is 1 to 4 seconds of synchronous work that must not stall the caller's event loop. Its
  * progress, result and errors (class, code, file, key) reach the caller as if it had run there.
- * @internal
  * @module
  */
 import type { Progress } from "../progress.js";

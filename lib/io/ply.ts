@@ -34,9 +34,9 @@ function header(count: number, withColors: boolean): Buffer {
 
 /**
  * Writes points (and colours) as a binary little-endian PLY file, atomically.
- * @param points float32 [N, 3], x y z per row (e.g. {@link depthToPoints}).
+ * @param points float32 [N, 3], x y z per row (e.g. {@link endosynth/viz!depthToPoints}).
  * @param colors uint8 [N, 3] RGB per point.
- * @throws {InputError} for arrays of the wrong dtype or shape, or colours for another number of points.
+ * @throws {@link endosynth!InputError | InputError} for arrays of the wrong dtype or shape, or colours for another number of points.
  */
 export function writePly(path: string, points: NdArray<"float32">, colors?: NdArray<"uint8">): void {
   assertString("path", path);

@@ -55,7 +55,7 @@ export interface MidasHeadDims {
 
 /**
  * Reads the neck's and head's dimensions from the checkpoint's shapes.
- * @throws {CheckpointError} when a defining key is missing.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when a defining key is missing.
  */
 export function readMidasHeadDims(weights: Weights): MidasHeadDims {
   const outChannels = [1, 2, 3, 4].map((level) => weights.dimensions(`pretrained.act_postprocess${level}.3.weight`, 4, "a MiDaS DPT head")[0]);

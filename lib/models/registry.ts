@@ -145,7 +145,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
 
 /**
  * The registry entry of `name`.
- * @throws {InputError} for an unknown name, listing the valid ones.
+ * @throws {@link endosynth!InputError | InputError} for an unknown name, listing the valid ones.
  */
 export function modelSpec(name: ModelName): ModelSpec {
   assertOneOf("model", name, MODEL_NAMES);

@@ -170,7 +170,7 @@ export class Weights {
 
   /**
    * Ends the build: every key must have been consumed or skipped.
-   * @throws {CheckpointError} naming every missing key, wrong shape or dtype, and unexpected key.
+   * @throws {@link endosynth!CheckpointError | CheckpointError} naming every missing key, wrong shape or dtype, and unexpected key.
    */
   finish(): WeightsUsage {
     const unexpected = this.unaccountedKeys();

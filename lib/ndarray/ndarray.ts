@@ -39,7 +39,7 @@ export const DTYPES: readonly DType[] = [
  * The typed array that holds each dtype. `float16` and `bfloat16` are held either decoded
  * (`Float32Array`, every value exactly representable, the default of the readers) or as their raw
  * 16-bit patterns (`Uint16Array`, on request): the dtype stays the logical one either way, because
- * NumPy semantics (e.g. {@link depth2rgb} computing in float16) depend on it.
+ * NumPy semantics (e.g. {@link endosynth!depth2rgb} computing in float16) depend on it.
  */
 export interface DTypeData {
   /** NumPy `bool`: one byte per element, 0 or 1. */
@@ -71,7 +71,7 @@ export interface DTypeData {
 }
 
 /**
- * How the readers ({@link readNpy}, {@link readSample}, {@link readStateDict}, ...) hand out float16
+ * How the readers ({@link readNpy}, {@link readSample}, {@link endosynth/checkpoint!readStateDict}, ...) hand out float16
  * and bfloat16 arrays: `"decoded"` (the default, what arithmetic wants) as a `Float32Array` of the
  * exact values, `"raw"` as a `Uint16Array` of their bit patterns (zero copy where the file allows).
  * The dtype stays the half-precision one either way.
@@ -156,7 +156,7 @@ export function holdsDType(data: unknown, dtype: DType): boolean {
 /**
  * Makes an NdArray from existing data, without copying. The dtype defaults to the typed array's
  * own (pass `"float16"`, `"bfloat16"` or `"bool"` explicitly for those).
- * @throws {InputError} when the data does not fit the shape or the dtype.
+ * @throws {@link endosynth!InputError | InputError} when the data does not fit the shape or the dtype.
  */
 export function ndarray<D extends DType>(data: DTypeData[D], shape: readonly number[], dtype?: D): NdArray<D> {
   const array = { data, shape: [...shape], dtype: dtype ?? (dtypeOf(data) as D) };
@@ -174,7 +174,7 @@ export function zeros<D extends DType>(shape: readonly number[], dtype: D): NdAr
  * Checks that a value is a consistent NdArray (known dtype, shape of non-negative integers, data of
  * the dtype's typed array with exactly `size(shape)` elements) and returns it.
  * @param name what to call it in the error message, e.g. `"depth"`.
- * @throws {InputError}
+ * @throws {@link endosynth!InputError | InputError}
  */
 export function validateNdArray<D extends DType = DType>(value: unknown, name: string): NdArray<D> {
   if (typeof value !== "object" || value === null) throw invalidParameter(name, "an NdArray { data, shape, dtype }", value);

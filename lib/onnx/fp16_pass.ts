@@ -325,9 +325,9 @@ class Float16Rewrite {
 /**
  * Rewrites the region of `graph` between `region.input` and `region.output` to run in float16
  * (see the module notes). `graph` itself is not changed; the result shares its weights.
- * @throws {InputError} when the region is empty, or holds an op the pass does not know that
+ * @throws {@link endosynth!InputError | InputError} when the region is empty, or holds an op the pass does not know that
  * touches float32 values, or a graph output lies inside it.
- * @throws {CheckpointError} (when the result is written) for a weight beyond float16's range.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} (when the result is written) for a weight beyond float16's range.
  */
 export function toFloat16(graph: Graph, region: Float16Region): Float16Graph {
   const rewrite = new Float16Rewrite(graph, region);

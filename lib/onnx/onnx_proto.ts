@@ -2,7 +2,6 @@
  * The ONNX protobuf messages the writer emits (ModelProto, GraphProto, NodeProto, AttributeProto,
  * TensorProto, ValueInfoProto), with field numbers from onnx/onnx.proto. Only the fields endosynth
  * uses are encoded.
- * @internal
  * @module
  */
 import type { DType } from "../ndarray/ndarray.js";

@@ -5,7 +5,6 @@
  * A message is kept as a list of byte chunks, never one buffer: large byte fields (tensor data) are
  * referenced as they are, so a model is written to disk chunk by chunk without its weights ever
  * being copied or concatenated.
- * @internal
  * @module
  */
 

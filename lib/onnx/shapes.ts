@@ -2,7 +2,6 @@
  * Static shape inference for the ops the graph builder emits, where it is cheap: enough for the
  * model builders to assert what they build (a wrong reshape fails at conversion time with a clear
  * message, not inside ONNX Runtime). A shape is `undefined` when it cannot be known statically.
- * @internal
  * @module
  */
 import type { Dim } from "./onnx_proto.js";

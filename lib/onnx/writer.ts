@@ -152,7 +152,7 @@ async function writeExternalData(
 /**
  * Writes `graph` to `path` (and `<path>.data` when tensors go external). Resolves once both files
  * are complete and in place.
- * @throws {AbortError} when `signal` aborts; nothing is left at the target paths.
+ * @throws {@link endosynth!AbortError | AbortError} when `signal` aborts; nothing is left at the target paths.
  */
 export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOnnxOptions = {}): Promise<OnnxFiles> {
   if (endianness() !== "LE") throw new InputError("Writing ONNX models needs a little-endian machine");

@@ -4,7 +4,6 @@
  * their class, code, file and key (see transferred_error.ts). Every worker of the package (ONNX
  * Runtime sessions, checkpoint conversion) is a {@link WorkerClient} on this side and
  * {@link serveCalls} on the other.
- * @internal
  * @module
  */
 import { parentPort, type Transferable, type Worker } from "node:worker_threads";

@@ -1,6 +1,5 @@
 /**
  * Starting the package's worker threads from dist (.js) and from source under tsx (.ts) alike.
- * @internal
  * @module
  */
 import { Worker, type WorkerOptions } from "node:worker_threads";

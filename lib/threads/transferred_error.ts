@@ -3,7 +3,6 @@
  * code, file or key, and callers match on those: the worker sends them as plain data and the
  * main thread rebuilds the same error class, so a conversion in a worker fails exactly as it would
  * in the caller's thread.
- * @internal
  * @module
  */
 import {

@@ -106,7 +106,7 @@ function checkArguments(depth: unknown, dmin: unknown, dmax: unknown): NdArray {
 /**
  * The Spectral colormap index (0..255) of every depth value, as `depth2rgb` computes it before
  * the lookup: a uint8 [H, W] array. Useful to compare with, or to apply another palette.
- * @throws {InputError} see {@link depth2rgb}.
+ * @throws {@link endosynth!InputError | InputError} see {@link depth2rgb}.
  */
 export function depthColorIndex(depth: NdArray, dmin: number, dmax: number): NdArray<"uint8"> {
   const array = checkArguments(depth, dmin, dmax);
@@ -130,7 +130,7 @@ export function paintSpectral(indices: Uint8Array, out: Uint8Array, outOffset = 
  * @param depth float16, float32 or float64 [H, W], metres.
  * @param dmin depth shown with the first colour; smaller values are clipped to it.
  * @param dmax depth shown with the last colour; larger values are clipped to it.
- * @throws {InputError} for another dtype or shape, non-finite bounds, or `dmin >= dmax`.
+ * @throws {@link endosynth!InputError | InputError} for another dtype or shape, non-finite bounds, or `dmin >= dmax`.
  * @example
  * ```ts
  * const { depth } = readSample("sample.npz");

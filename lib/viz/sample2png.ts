@@ -58,7 +58,7 @@ function depthRange(depth: NdArray): [number, number] {
 
 /**
  * The sample picture as pixels: uint8 [H, 3W, 3] (what {@link sample2png} encodes).
- * @throws {InputError} when the sample does not follow the EndoSynth schema or has non-finite depth.
+ * @throws {@link endosynth!InputError | InputError} when the sample does not follow the EndoSynth schema or has non-finite depth.
  */
 export function sample2rgb(sample: EndoSynthSample): NdArray<"uint8"> {
   const { rgb, depth, seg } = validateSample(sample);
@@ -95,7 +95,7 @@ export function sample2rgb(sample: EndoSynthSample): NdArray<"uint8"> {
 /**
  * Writes the sample picture as a PNG, atomically: [rgb | segmentation overlay | depth colormap
  * scaled to the map's own min and max]. Pixels are byte-exact with the Python reference's PNG.
- * @throws {InputError} see {@link sample2rgb}; bad options.
+ * @throws {@link endosynth!InputError | InputError} see {@link sample2rgb}; bad options.
  * @example
  * ```ts
  * await sample2png(readSample("sample.npz"), "sample.png");

@@ -14,7 +14,7 @@ export const SET2_UINT8: Uint8Array = Uint8Array.from(SET2_COLORS, (value) => Ma
 /**
  * Colours a segmentation map: uint8 [H, W, 3], background black, class `c` in Set2 colour `c - 1`.
  * @param seg uint8 [H, W], values 0..6.
- * @throws {InputError} for another dtype or shape, or a value above 6.
+ * @throws {@link endosynth!InputError | InputError} for another dtype or shape, or a value above 6.
  * @example
  * ```ts
  * const { seg } = readSample("sample.npz");

@@ -75,20 +75,21 @@ test("info prints versions as text and as JSON", async (t) => {
   t.regex(text.stdout, new RegExp(`^endosynth +${packageJson.version.replace(/\./g, "\\.")}$`, "m"));
   t.regex(text.stdout, /^sharp +\d+\.\d+\.\d+ \(libvips \d+\.\d+\.\d+\)$/m);
   const json = await endosynth(["info", "--json"]);
-  const info = JSON.parse(json.stdout) as { package: { version: string }; node: string; onnxruntimeNode: string };
+  const info = JSON.parse(json.stdout) as { package: { version: string }; node: string; binaries: { platform: string; platformPackage: { name: string; found: boolean; reason?: string } } };
   t.is(info.package.version, packageJson.version);
   t.is(info.node, process.versions.node);
-  t.regex(info.onnxruntimeNode, /^\d+\.\d+\.\d+$/);
+  t.is(info.binaries.platform, `${process.platform}-${process.arch}`);
+  t.is(info.binaries.platformPackage.name, `@endosynth/${process.platform}-${process.arch}`);
 });
 
 test("info says which backends can run here and, where TensorRT cannot, why", async (t) => {
   const expected = tensorrtStatus();
   const text = await endosynth(["info"]);
-  t.regex(text.stdout, /^backend onnxruntime +available: onnxruntime-node \d+\.\d+\.\d+, CPU execution provider$/m);
+  t.regex(text.stdout, /^backend onnxruntime +available: ONNX Runtime \(CPU\) from onnxruntime-node \d+\.\d+\.\d+$/m);
   const line = text.stdout.split("\n").find((row) => row.startsWith("backend tensorrt"));
   t.is(line?.replace(/^backend tensorrt +/, ""), `${expected.available ? "available" : "unavailable"}: ${expected.reason}`);
-  const json = JSON.parse((await endosynth(["info", "--json"])).stdout) as { backends: { backend: string; available: boolean; detail: string }[] };
-  t.deepEqual(json.backends.find((status) => status.backend === "tensorrt"), { backend: "tensorrt", available: expected.available, detail: expected.reason });
+  const json = JSON.parse((await endosynth(["info", "--json"])).stdout) as { backends: { backend: string; available: boolean; reason: string }[] };
+  t.deepEqual(json.backends.find((status) => status.backend === "tensorrt"), { backend: "tensorrt", available: expected.available, reason: expected.reason });
 });
 
 test("info --models lists each model with where its checkpoint is expected and whether it is there", async (t) => {

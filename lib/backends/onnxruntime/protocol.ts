@@ -1,7 +1,6 @@
 /**
  * The calls between the ONNX Runtime backend and its worker thread (see lib/threads/rpc.ts). Kept
  * in one place so both sides agree on them; plain data only (they cross `postMessage`).
- * @internal
  * @module
  */
 

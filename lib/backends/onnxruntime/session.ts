@@ -106,8 +106,8 @@ export class OnnxRuntimeSession implements BackendSession {
 /**
  * Opens an ONNX model (path; external data beside it is memory-mapped) in ONNX Runtime on the CPU,
  * in a worker thread.
- * @throws {RuntimeFailureError} when ONNX Runtime cannot load the model.
- * @throws {BackendUnavailableError} when no ONNX Runtime exists for this platform.
+ * @throws {@link endosynth!RuntimeFailureError | RuntimeFailureError} when ONNX Runtime cannot load the model.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} when no ONNX Runtime exists for this platform.
  */
 export async function openOnnxRuntime(path: string, options: OnnxRuntimeOptions = {}): Promise<OnnxRuntimeSession> {
   assertString("path", path);

@@ -2,7 +2,6 @@
  * Worker thread that owns one ONNX Runtime session. onnxruntime-node's `session.run` is synchronous
  * inside a setImmediate: on the main thread no timer could fire during a multi-second run, so every
  * session lives here and the main thread only posts frames.
- * @internal
  * @module
  */
 import { serveCalls } from "../../threads/rpc.js";

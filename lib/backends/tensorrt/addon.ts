@@ -1,22 +1,22 @@
 /**
  * The native addon (`native/`, C++ over Node-API): how it is found and loaded, and the TypeScript
  * description of what it exports. Loading never throws: {@link loadNativeAddon} tries each place
- * a binary can be (a prebuilt binary for this platform in `prebuilds/`, picked by node-gyp-build's
- * rules, then a local build in `build/Release/`) and, when none loads, explains what went wrong
- * with each, so `tensorrtStatus()` can say why TensorRT is unavailable.
+ * a binary can be (this platform's binary package, then a source build in `build/Release/`) and,
+ * when none loads, explains what went wrong with each, so `tensorrtStatus()` can say why TensorRT
+ * is unavailable.
  *
  * @example
  * ```ts
  * const state = loadNativeAddon();
  * if (!state.loaded) console.log(state.reason);
  * ```
- * @internal
  * @module
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative, resolve } from "node:path";
 import { packageRoot } from "../../package_info.js";
+import { platformPackage, type PlatformPackageState } from "../../platform/package.js";
 
 
 /** Environment variable naming an addon binary to load before any other (for debugging builds). */
@@ -190,35 +190,7 @@ export type AddonState =
   | { loaded: true; addon: NativeAddon; path: string; attempts: readonly AddonLoadAttempt[] }
   | { loaded: false; reason: string; attempts: readonly AddonLoadAttempt[] };
 
-interface NodeGypBuildHelpers {
-  parseTuple(name: string): { name: string; platform: string; architectures: string[] } | undefined;
-  matchTuple(platform: string, arch: string): (tuple: unknown) => boolean;
-  compareTuples(a: { architectures: string[] }, b: { architectures: string[] }): number;
-  parseTags(file: string): { file: string } | undefined;
-  matchTags(runtime: string, abi: string): (tags: unknown) => boolean;
-  compareTags(runtime: string): (a: { file: string } | undefined, b: { file: string } | undefined) => number;
-}
-
 const require = createRequire(import.meta.url);
-
-/** node-gyp-build's own rules for which prebuild fits this platform, Node-API and libc. */
-function findPrebuild(root: string): { path?: string; searched: string } {
-  const helpers = require("node-gyp-build/node-gyp-build.js") as NodeGypBuildHelpers;
-  const prebuilds = join(root, "prebuilds");
-  const searched = join(prebuilds, `${process.platform}-${process.arch}`);
-  if (!existsSync(prebuilds)) return { searched };
-  const tuple = readdirSync(prebuilds)
-    .map((name) => helpers.parseTuple(name))
-    .filter(helpers.matchTuple(process.platform, process.arch))
-    .sort((a, b) => helpers.compareTuples(a!, b!))[0];
-  if (!tuple) return { searched };
-  const folder = join(prebuilds, tuple.name);
-  const winner = readdirSync(folder)
-    .map((file) => helpers.parseTags(file))
-    .filter(helpers.matchTags("node", process.versions.modules))
-    .sort(helpers.compareTags("node"))[0];
-  return winner ? { path: join(folder, winner.file), searched: folder } : { searched: folder };
-}
 
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -230,19 +202,32 @@ function isNativeAddon(value: unknown): value is NativeAddon {
   return typeof candidate?.status === "function" && typeof candidate.loadEngine === "function" && typeof candidate.HostArena === "function";
 }
 
+/** The two places a binary can come from besides an explicit path. */
+export interface AddonSources {
+  /** This platform's binary package, as {@link platformPackage} finds it. */
+  platform: PlatformPackageState;
+  /** The package root, whose `build/Release/` holds a source build. */
+  root: string;
+}
+
 /**
- * Loads the addon of the package rooted at `root`, uncached: `$ENDOSYNTH_NATIVE_ADDON` if set,
- * then the prebuild for this platform, then `build/Release/endosynth.node`. Never throws.
+ * Loads the addon, uncached: `$ENDOSYNTH_NATIVE_ADDON` if set, then the binary of this platform's
+ * package (`@endosynth/<os>-<cpu>`), then a source build in `build/Release/endosynth.node`. Never
+ * throws; says why each place was not used.
  */
-export function loadNativeAddonFrom(root: string): AddonState {
+export function loadNativeAddonFrom(sources: AddonSources): AddonState {
   const attempts: AddonLoadAttempt[] = [];
   const candidates: { path: string; missing: string }[] = [];
   const explicit = process.env[ADDON_PATH_VARIABLE];
   if (explicit) candidates.push({ path: resolve(explicit), missing: `${ADDON_PATH_VARIABLE} names a file that does not exist` });
-  const prebuild = findPrebuild(root);
-  if (prebuild.path) candidates.push({ path: prebuild.path, missing: "missing" });
-  else attempts.push({ path: prebuild.searched, error: `no prebuilt binary for ${process.platform}-${process.arch}` });
-  candidates.push({ path: join(root, "build", "Release", "endosynth.node"), missing: "not built (run `npm run build:native`)" });
+  const { platform } = sources;
+  if (platform.found && platform.package.addon) candidates.push({ path: platform.package.addon, missing: "missing" });
+  else if (platform.found) attempts.push({ path: platform.package.dir, error: `${platform.package.name} has no native addon (TensorRT runs on Linux x64 only)` });
+  else attempts.push({ path: platform.name, error: platform.reason });
+  candidates.push({
+    path: join(sources.root, "build", "Release", "endosynth.node"),
+    missing: "no source build (npm_config_build_from_source=true npm rebuild endosynth makes one; it needs a C++ compiler)",
+  });
 
   for (const candidate of candidates) {
     if (!existsSync(candidate.path)) {
@@ -260,7 +245,7 @@ export function loadNativeAddonFrom(root: string): AddonState {
       attempts.push({ path: candidate.path, error: firstLine(error) });
     }
   }
-  const explained = attempts.map((attempt) => `${relative(root, attempt.path) || attempt.path}: ${attempt.error}`).join("; ");
+  const explained = attempts.map((attempt) => `${relative(sources.root, attempt.path) || attempt.path}: ${attempt.error}`).join("; ");
   return { loaded: false, reason: `the native addon could not be loaded (${explained})`, attempts };
 }
 
@@ -268,6 +253,6 @@ let cached: AddonState | undefined;
 
 /** The package's addon, loaded once per process (see {@link loadNativeAddonFrom}). Never throws. */
 export function loadNativeAddon(): AddonState {
-  cached ??= loadNativeAddonFrom(packageRoot);
+  cached ??= loadNativeAddonFrom({ platform: platformPackage(), root: packageRoot });
   return cached;
 }

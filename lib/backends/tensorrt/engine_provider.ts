@@ -1,7 +1,6 @@
 /**
  * Engines for a frame shape: a cached plan when one fits this model, TensorRT version and GPU,
  * else a build (minutes, with progress, cancellable) that is then cached for the next session.
- * @internal
  * @module
  */
 import { debuglog } from "node:util";

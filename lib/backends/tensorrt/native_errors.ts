@@ -4,7 +4,6 @@
  * `cudaErrorName`, `tensorrtLog` (the problems TensorRT logged meanwhile) and `file`;
  * {@link mapNativeError} turns them into the matching {@link EndosynthError} subclass so callers
  * match on classes and codes, never on native details.
- * @internal
  * @module
  */
 import {

@@ -2,7 +2,6 @@
  * Mirrors the addon's log (what TensorRT's ILogger reported, and the addon's own notes such as a
  * CUDA graph capture falling back) to `util.debuglog("endosynth")`: run with
  * `NODE_DEBUG=endosynth` to see it. Library code never prints; this is the package's debug channel.
- * @internal
  * @module
  */
 import { debuglog } from "node:util";

@@ -52,7 +52,7 @@ export interface CheckedOptions {
 
 /**
  * Checks {@link openTensorRT}'s options synchronously.
- * @throws {InputError} naming the option, what was expected and what was received.
+ * @throws {@link endosynth!InputError | InputError} naming the option, what was expected and what was received.
  * @internal
  */
 export function checkTensorRTOptions(options: unknown): CheckedOptions {

@@ -1,7 +1,6 @@
 /**
  * The execution slots of one engine: each slot has its own GPU buffers and execution context, so
  * frames on different slots run at once; callers beyond the slot count wait their turn.
- * @internal
  * @module
  */
 

@@ -50,7 +50,7 @@ function squareWindow(rows: number): Grid | undefined {
 
 /**
  * Reads the encoder's dimensions from the checkpoint's shapes.
- * @throws {CheckpointError} when the keys that define them are missing or inconsistent.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when the keys that define them are missing or inconsistent.
  */
 export function readBeitDims(weights: Weights, prefix: string): BeitDims {
   const [, , embedDim] = weights.dimensions(`${prefix}cls_token`, 3, "a BEiT encoder");

@@ -49,7 +49,7 @@ export interface ViTFeatures {
 
 /**
  * Reads the encoder's dimensions from the checkpoint's shapes.
- * @throws {CheckpointError} when the keys that define them are missing or inconsistent.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when the keys that define them are missing or inconsistent.
  */
 export function readViTDims(weights: Weights, { prefix }: ViTKeys): ViTDims {
   const [, , embedDim] = weights.dimensions(`${prefix}cls_token`, 3, "a DINOv2 encoder");

@@ -44,7 +44,7 @@ export function assertNeckFitsEncoder(neck: DptNeckDims, prefix: string, encoder
 
 /**
  * Reads the neck's dimensions from the checkpoint's shapes.
- * @throws {CheckpointError} when a defining key is missing.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when a defining key is missing.
  */
 export function readDptNeckDims(weights: Weights, prefix: string): DptNeckDims {
   const projections = [0, 1, 2, 3].map((i) => weights.dimensions(`${prefix}projects.${i}.weight`, 4, "a DPT head"));
@@ -57,7 +57,7 @@ export function readDptNeckDims(weights: Weights, prefix: string): DptNeckDims {
 
 /**
  * Reads the head's dimensions from the checkpoint's shapes.
- * @throws {CheckpointError} when a defining key is missing.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when a defining key is missing.
  */
 export function readDptDims(weights: Weights, prefix: string): DptDims {
   return { ...readDptNeckDims(weights, prefix), headFeatures2: weights.dimensions(`${prefix}scratch.output_conv2.0.weight`, 4, "a DPT head")[0] };

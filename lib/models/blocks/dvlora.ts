@@ -32,7 +32,7 @@ export interface DvLoraTensors {
  * double and added to W before the single rounding to float32, so the folded weight is as close to
  * the reference's unfolded float32 computation as float32 allows.
  * @param scaling `lora_alpha / r` (EndoDAC builds `DVLinear(..., r=r, lora_alpha=r)`: 1).
- * @throws {RangeError} when the shapes do not fit one another (callers check them against the
+ * @throws RangeError when the shapes do not fit one another (callers check them against the
  * model first, so this guards against misuse).
  *
  * @example

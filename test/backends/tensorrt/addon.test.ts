@@ -1,6 +1,6 @@
 import test from "ava";
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   AbortError,
@@ -9,7 +9,8 @@ import {
   InputError,
   RuntimeFailureError,
 } from "../../../lib/errors.js";
-import { ADDON_PATH_VARIABLE, loadNativeAddon, loadNativeAddonFrom, type AddonState, type NativeAddon } from "../../../lib/backends/tensorrt/addon.js";
+import { ADDON_PATH_VARIABLE, loadNativeAddon, loadNativeAddonFrom, type AddonSources, type AddonState, type NativeAddon } from "../../../lib/backends/tensorrt/addon.js";
+import type { PlatformPackageState } from "../../../lib/platform/package.js";
 import { isNativeError, mapNativeError } from "../../../lib/backends/tensorrt/native_errors.js";
 import { repoRoot, temporaryDirectory } from "../../helpers/fixtures.js";
 
@@ -22,15 +23,20 @@ function addon(): NativeAddon {
   return state.addon;
 }
 
-/** Loads from `root` as an installed package would, without the developer's path override. */
-function loadFromPackage(root: string): AddonState {
+/** Loads as an installed package would, without the developer's path override. */
+function loadFrom(sources: AddonSources): AddonState {
   const override = process.env[ADDON_PATH_VARIABLE];
   delete process.env[ADDON_PATH_VARIABLE];
   try {
-    return loadNativeAddonFrom(root);
+    return loadNativeAddonFrom(sources);
   } finally {
     if (override !== undefined) process.env[ADDON_PATH_VARIABLE] = override;
   }
+}
+
+/** A platform package found at `dir` holding `addon` (a file name inside it), as findPlatformPackage reports one. */
+function platformWith(dir: string, addon?: string): PlatformPackageState {
+  return { found: true, package: { name: "@endosynth/linux-x64", dir, version: "0.1.0", ...(addon ? { addon: join(dir, addon) } : {}) } };
 }
 
 function thrown(operation: () => unknown): unknown {
@@ -53,29 +59,41 @@ test("the addon builds and loads, and reports what it was built with", (t) => {
   if (build.tensorrt) t.regex(build.tensorrtHeaders ?? "", /^\d+\.\d+\.\d+$/);
 });
 
-test("loading explains every failed attempt instead of throwing", (t) => {
+test("a broken binary in the platform package is explained, and with no source build nothing loads", (t) => {
   const root = temporaryDirectory();
   t.teardown(root.cleanup);
-  const folder = join(root.path, "prebuilds", `${process.platform}-${process.arch}`);
-  mkdirSync(folder, { recursive: true });
-  writeFileSync(join(folder, "endosynth.glibc.node"), "not a shared object");
-  const state = loadFromPackage(root.path);
+  writeFileSync(join(root.path, "endosynth.node"), "not a shared object");
+  const state = loadFrom({ platform: platformWith(root.path, "endosynth.node"), root: root.path });
   t.false(state.loaded);
   if (state.loaded) return;
   t.is(state.attempts.length, 2);
-  t.regex(state.attempts[0]!.path, /endosynth\.glibc\.node$/);
+  t.regex(state.attempts[0]!.path, /endosynth\.node$/);
   t.regex(state.attempts[0]!.error, /invalid ELF header|file too short/);
   t.regex(state.attempts[1]!.path, /build\/Release\/endosynth\.node$/);
-  t.regex(state.attempts[1]!.error, /not built \(run `npm run build:native`\)/);
-  t.regex(state.reason, /^the native addon could not be loaded \(prebuilds\/.+: .+; build\/Release\/endosynth\.node: not built/);
+  t.regex(state.attempts[1]!.error, /^no source build \(npm_config_build_from_source=true npm rebuild endosynth makes one/);
+  t.regex(state.reason, /^the native addon could not be loaded \(endosynth\.node: .+; build\/Release\/endosynth\.node: no source build/);
 });
 
-test("loading from a folder without prebuilds says none fits this platform", (t) => {
+test("without a platform package the reason names the package, and an opt-in source build is loaded instead", (t) => {
   const root = temporaryDirectory();
   t.teardown(root.cleanup);
-  const state = loadFromPackage(root.path);
+  const missing: PlatformPackageState = { found: false, name: "@endosynth/linux-x64", reason: "@endosynth/linux-x64 is not installed" };
+  const none = loadFrom({ platform: missing, root: root.path });
+  t.false(none.loaded);
+  t.deepEqual(none.attempts[0], { path: "@endosynth/linux-x64", error: "@endosynth/linux-x64 is not installed" });
+  mkdirSync(join(root.path, "build", "Release"), { recursive: true });
+  copyFileSync(join(repoRoot, "build", "Release", "endosynth.node"), join(root.path, "build", "Release", "endosynth.node"));
+  const built = loadFrom({ platform: missing, root: root.path });
+  t.true(built.loaded);
+  if (built.loaded) t.is(built.path, join(root.path, "build", "Release", "endosynth.node"));
+});
+
+test("a platform package without an addon (no TensorRT on that platform) says so", (t) => {
+  const root = temporaryDirectory();
+  t.teardown(root.cleanup);
+  const state = loadFrom({ platform: platformWith(root.path), root: root.path });
   t.false(state.loaded);
-  t.regex(state.attempts[0]!.error, new RegExp(`no prebuilt binary for ${process.platform}-${process.arch}`));
+  t.regex(state.attempts[0]!.error, /has no native addon \(TensorRT runs on Linux x64 only\)/);
 });
 
 (hasNvidiaDriver ? test.skip : test)("without an NVIDIA driver, status carries the failing CUDA call and its error", (t) => {

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// `npm run pack:all [-- --all-platforms]`: writes into ./pack/ every tarball a user of this
+// platform installs: the main package and its platform package `@endosynth/<os>-<cpu>`; with
+// --all-platforms, the platform packages of every platform endosynth publishes.
+//
+// A platform package holds, for one platform only:
+//   - the native addon (TensorRT), where there is one: native/prebuilt/<platform>/endosynth.node,
+//     committed, built by `npm run prebuild` against TensorRT headers that CI does not have;
+//   - ONNX Runtime's own Node binding and CPU library for that platform, taken from the
+//     onnxruntime-node package (a devDependency here; MIT), which otherwise ships every platform
+//     (288 MB) and downloads CUDA libraries when installed; it is never in a user's tree.
+// No package runs an install script. Run from a built checkout (`npm ci` did that).
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { packageRoot } from "./build_native.js";
+
+const require = createRequire(import.meta.url);
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+const packDir = join(packageRoot, "pack");
+const manifest = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8"));
+
+/** The platforms published: the main package's optionalDependencies name their packages. */
+const PLATFORMS = Object.keys(manifest.optionalDependencies ?? {})
+  .filter((name) => name.startsWith("@endosynth/"))
+  .map((name) => name.slice("@endosynth/".length));
+
+/** npm's os, cpu and libc fields of a platform package (the Linux binaries need glibc). */
+function platformFields(platform) {
+  const [os, cpu] = platform.split("-");
+  return { os: [os], cpu: [cpu], ...(os === "linux" ? { libc: ["glibc"] } : {}) };
+}
+
+function currentPlatform() {
+  return `${process.platform}-${process.arch}`;
+}
+
+function ortPackage() {
+  const dir = dirname(require.resolve("onnxruntime-node/package.json"));
+  return { dir, manifest: JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) };
+}
+
+function treeBytes(path) {
+  const stats = statSync(path);
+  if (!stats.isDirectory()) return stats.size;
+  return readdirSync(path).reduce((sum, name) => sum + treeBytes(join(path, name)), 0);
+}
+
+/** ONNX Runtime's JavaScript (no maps or declarations) and its binaries for `platform` only. */
+function stageOnnxRuntime(platform, target) {
+  const ort = ortPackage();
+  const [os, cpu] = platform.split("-");
+  const binaries = join(ort.dir, "bin", "napi-v6", os, cpu);
+  if (!existsSync(binaries)) throw new Error(`onnxruntime-node ${ort.manifest.version} has no binaries for ${platform}`);
+  mkdirSync(join(target, "dist"), { recursive: true });
+  for (const file of readdirSync(join(ort.dir, "dist")).filter((name) => name.endsWith(".js"))) {
+    // The source-map comments point at maps this copy does not ship.
+    const code = readFileSync(join(ort.dir, "dist", file), "utf8").replace(/\n\/\/# sourceMappingURL=.*$/m, "");
+    writeFileSync(join(target, "dist", file), code);
+  }
+  cpSync(binaries, join(target, "bin", "napi-v6", os, cpu), { recursive: true });
+  writeFileSync(
+    join(target, "package.json"),
+    `${JSON.stringify({ name: "onnxruntime-node", version: ort.manifest.version, license: "MIT", main: "dist/index.js", private: true }, null, 2)}\n`,
+  );
+  return ort.manifest;
+}
+
+/** The folder of one platform package, ready for `npm pack`. */
+function stagePlatform(platform) {
+  const name = `@endosynth/${platform}`;
+  const stage = join(packDir, "stage", platform);
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+  const ort = stageOnnxRuntime(platform, join(stage, "onnxruntime"));
+  const prebuilt = join(packageRoot, "native", "prebuilt", platform, "endosynth.node");
+  const hasAddon = existsSync(prebuilt);
+  if (hasAddon) cpSync(prebuilt, join(stage, "endosynth.node"));
+  const template = join(packageRoot, "native", "platforms");
+  for (const file of ["README.md", "THIRD_PARTY_NOTICES.md"]) {
+    const text = readFileSync(join(template, file), "utf8").replaceAll("{{platform}}", platform).replaceAll("{{name}}", name).replaceAll("{{onnxruntime}}", ort.version);
+    writeFileSync(join(stage, file), text);
+  }
+  cpSync(join(packageRoot, "LICENSE"), join(stage, "LICENSE"));
+  const platformManifest = {
+    name,
+    version: manifest.version,
+    description: `endosynth's binaries for ${platform}: ${hasAddon ? "the native addon (TensorRT) and " : ""}ONNX Runtime ${ort.version} (CPU)`,
+    license: "MIT",
+    repository: manifest.repository,
+    homepage: manifest.homepage,
+    ...platformFields(platform),
+    files: [...(hasAddon ? ["endosynth.node"] : []), "onnxruntime", "README.md", "THIRD_PARTY_NOTICES.md", "LICENSE"],
+    dependencies: { "onnxruntime-common": ort.dependencies["onnxruntime-common"] },
+    endosynth: { ...(hasAddon ? { addon: "endosynth.node" } : {}), onnxruntime: "onnxruntime/dist/index.js" },
+  };
+  writeFileSync(join(stage, "package.json"), `${JSON.stringify(platformManifest, null, 2)}\n`);
+  return { stage, name, hasAddon };
+}
+
+function npmPack(folder) {
+  const output = execFileSync(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", packDir], { cwd: folder, encoding: "utf8" });
+  const [packed] = JSON.parse(output);
+  return { file: join(packDir, packed.filename), size: packed.size, unpackedSize: packed.unpackedSize };
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+}
+
+function main() {
+  const all = process.argv.includes("--all-platforms");
+  const platforms = all ? PLATFORMS : [currentPlatform()];
+  const unknown = platforms.filter((platform) => !PLATFORMS.includes(platform));
+  if (unknown.length > 0) {
+    console.error(`pack: endosynth publishes no binaries for ${unknown.join(", ")} (only ${PLATFORMS.join(", ")})`);
+    process.exit(1);
+  }
+  rmSync(packDir, { recursive: true, force: true });
+  mkdirSync(packDir, { recursive: true });
+  if (!existsSync(join(packageRoot, "dist", "index.js"))) execFileSync(npm, ["run", "compile"], { cwd: packageRoot, stdio: "inherit" });
+  const main = npmPack(packageRoot);
+  console.log(`pack: ${main.file} (${megabytes(main.size)}, ${megabytes(main.unpackedSize)} unpacked)`);
+  for (const platform of platforms) {
+    const { stage, name, hasAddon } = stagePlatform(platform);
+    const packed = npmPack(stage);
+    console.log(`pack: ${packed.file} (${megabytes(packed.size)}, ${megabytes(treeBytes(stage))} unpacked; ${name}${hasAddon ? " with the TensorRT addon" : ", ONNX Runtime only"})`);
+  }
+  rmSync(join(packDir, "stage"), { recursive: true, force: true });
+}
+
+main();

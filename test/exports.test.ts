@@ -1,0 +1,98 @@
+/**
+ * The package's public surface, entry point by entry point: a change to what users can import is
+ * a visible diff here, never an accident of an `export *`.
+ */
+import test from "ava";
+import { entryPoints, publicSurfaces, type Surface } from "./support/public_surface.js";
+
+const EXPECTED: Record<string, Surface> = {
+  ".": {
+    values: [
+      "AbortError", "BackendUnavailableError", "CheckpointError", "DisposedError", "EndosynthError",
+      "FileFormatError", "InputError", "MODEL_NAMES", "Model", "RuntimeFailureError", "computeDepthMetrics",
+      "depth2rgb", "load", "ndarray", "readImage", "readNpy", "readSample", "sample2png", "seg2rgb",
+      "streamDepth", "tensorrtStatus", "writeImage", "writeNpy", "writeSample",
+    ],
+    types: [
+      "AddonLoadAttempt", "BackendChoice", "BackendName", "ChannelOrder", "DType", "DepthFrame",
+      "DepthMetrics", "DepthMetricsOptions", "DepthModel", "EndoSynthSample", "ErrorContext", "FrameWithData",
+      "ImageDataLike", "ImageInput", "InferOptions", "LoadOptions", "ModelName", "NdArray", "Precision",
+      "Progress", "ProgressCallback", "SharpRawImage", "StreamItem", "StreamOptions", "StreamSource",
+      "TensorRTDevice", "TensorRTStatus", "TypedArray",
+    ],
+  },
+  "./io": {
+    values: [
+      "DTYPES", "HALF_PRECISIONS", "ITEM_SIZE", "MAX_IMAGE_SIDE", "SEG_CLASSES", "ZipWriter", "copy",
+      "decodeBfloat16", "decodeFloat16", "encodeFloat16", "encodeNpy", "expectArray", "formatShape",
+      "ndarray", "openZip", "parseNpy", "readImage", "readNpy", "readNpz", "readSample", "readZipEntry",
+      "reshape", "roundFloat16", "size", "syntheticSample", "toImageArray", "validateNdArray",
+      "validateSample", "writeImage", "writeNpy", "writeNpz", "writePly", "writeSample", "zeros",
+    ],
+    types: [
+      "DType", "DTypeData", "EndoSynthSample", "HalfPrecision", "ImageDataLike", "ImageInput", "NdArray",
+      "NpySource", "ReadNpyOptions", "ReadZipEntryOptions", "SegClass", "SharpRawImage",
+      "SyntheticSampleOptions", "TypedArray", "WriteImageOptions", "WriteNpzOptions", "WriteSampleOptions",
+      "ZipAddOptions", "ZipArchive", "ZipEntry",
+    ],
+  },
+  "./viz": {
+    values: [
+      "DEPTH_DTYPES", "SET2_COLORS", "SET2_UINT8", "SPECTRAL_LUT", "SPECTRAL_UINT8", "depth2rgb",
+      "depthColorIndex", "depthToPointCloud", "depthToPoints", "sample2png", "sample2rgb", "seg2rgb",
+    ],
+    types: [
+      "FloatDType", "Intrinsics", "PointCloud", "PointCloudOptions", "Sample2pngOptions",
+    ],
+  },
+  "./video": {
+    values: [
+      "createVideoWriter", "probeVideo", "readVideoFrames", "streamDepth",
+    ],
+    types: [
+      "DepthFrame", "DepthModel", "FfmpegOptions", "FrameWithData", "ReadVideoOptions", "StreamItem",
+      "StreamOptions", "StreamSource", "VideoInfo", "VideoWriter", "VideoWriterOptions",
+    ],
+  },
+  "./eval": {
+    values: [
+      "ALIGNMENTS", "METRIC_GROUPS", "METRIC_NAMES", "computeDepthMetrics", "evaluateDataset",
+      "formatAggregate", "listSamples",
+    ],
+    types: [
+      "AggregateGroup", "Alignment", "DatasetSample", "DepthMetrics", "DepthMetricsOptions", "EvalAggregate",
+      "EvalEvent", "EvalSummary", "EvaluateDatasetOptions", "FormatAggregateOptions", "GroupMetrics",
+      "ListSamplesOptions", "MetricName", "MetricValues", "ModelAggregate", "Weighting",
+    ],
+  },
+  "./checkpoint": {
+    values: [
+      "MODEL_NAMES", "checkpointPath", "convertCheckpoint", "converterVersion", "modelSpec", "modelSpecs",
+      "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
+    ],
+    types: [
+      "ByteOrder", "ChannelOrder", "Checkpoint", "CheckpointFormat", "CheckpointInfo", "ConversionReport",
+      "ConvertOptions", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo", "OpsetImport",
+      "Precision", "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike",
+      "UnusedKey",
+    ],
+  },
+};
+
+const surfaces = publicSurfaces();
+
+test("every entry point of package.json exports exactly the names listed here", (t) => {
+  t.deepEqual(Object.keys(surfaces).sort(), Object.keys(EXPECTED).sort());
+  for (const [subpath, expected] of Object.entries(EXPECTED)) t.deepEqual(surfaces[subpath], expected, subpath);
+});
+
+test("the package root stays a small front door: at most 40 names exist at run time", (t) => {
+  t.true(EXPECTED["."]!.values.length <= 40, `${EXPECTED["."]!.values.length} run-time names at the root`);
+});
+
+test("what each entry point exports at run time is what its types declare", async (t) => {
+  for (const [subpath, file] of Object.entries(entryPoints())) {
+    const module = (await import(file)) as Record<string, unknown>;
+    t.deepEqual(Object.keys(module).sort(), surfaces[subpath]!.values, subpath);
+  }
+});
