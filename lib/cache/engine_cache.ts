@@ -95,11 +95,6 @@ function timingKeyObject(fields: TimingCacheKeyFields): Record<string, unknown> 
   return { tensorrtVersion: fields.tensorrtVersion, gpuName: fields.gpuName, computeCapability: fields.computeCapability };
 }
 
-/** The cache key of a plan: SHA-256 (hex) of its key fields in a fixed order. */
-export function engineCacheKey(fields: EngineKeyFields): string {
-  return createHash("sha256").update(JSON.stringify(engineKeyObject(fields))).digest("hex");
-}
-
 /** A file-name-safe rendering of a free-form value. */
 function slug(value: string, maxLength: number): string {
   const safe = value.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_+|_+$/g, "");

@@ -56,12 +56,3 @@ export function mapNativeError(error: unknown, what = "The TensorRT engine"): un
       return new RuntimeFailureError(`${error.message}${log}`, context);
   }
 }
-
-/** Runs `operation` and rethrows its native failures as package errors. */
-export async function mapNativeFailures<T>(operation: () => Promise<T> | T, what?: string): Promise<T> {
-  try {
-    return await operation();
-  } catch (error) {
-    throw mapNativeError(error, what);
-  }
-}

@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { InputError } from "../../errors.js";
-import { assertIntegerInRange, assertOneOf, assertOptions, assertPlainObject, assertString, invalidParameter } from "../../is.js";
+import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertPlainObject, assertString } from "../../is.js";
 import type { ProgressCallback } from "../../progress.js";
 
 
@@ -66,8 +66,8 @@ export function checkTensorRTOptions(options: unknown): CheckedOptions {
   if (workspaceMiB !== undefined) assertIntegerInRange("options.workspaceMiB", workspaceMiB, 1, 1 << 20);
   if (optimizationLevel !== undefined) assertIntegerInRange("options.optimizationLevel", optimizationLevel, 0, 5);
   if (inflight !== undefined) assertIntegerInRange("options.inflight", inflight, 1, 8);
-  if (onProgress !== undefined && typeof onProgress !== "function") throw invalidParameter("options.onProgress", "a function", onProgress);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidParameter("options.signal", "an AbortSignal", signal);
+  if (onProgress !== undefined) assertFunction("options.onProgress", onProgress);
+  if (signal !== undefined) assertAbortSignal("options.signal", signal);
   if (!existsSync(onnxPath)) throw new InputError(`The ONNX model ${onnxPath} does not exist`, { file: onnxPath, key: "options.onnxPath" });
   return {
     onnxPath,
