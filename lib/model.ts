@@ -14,14 +14,14 @@
  * @module
  */
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { BackendName, BackendSession } from "./backends/backend.js";
 import type { AsyncDisposableResource } from "./disposable.js";
 import type { ProgressCallback } from "./progress.js";
 import { MAX_THREADS } from "./backends/onnxruntime/session.js";
 import { BACKEND_CHOICES, chooseBackend, type BackendChoice, type ReadyOnnx } from "./backends/registry.js";
-import { sha256File } from "./cache/file_hash.js";
-import { cachedConversion } from "./cache/onnx_cache.js";
+import { fileSha256 } from "./cache/file_stamps.js";
+import { cachedConversion, DERIVED_FILE_PREFIX } from "./cache/onnx_cache.js";
 import { cacheRoot } from "./cache/paths.js";
 import { AbortError, CheckpointError, DisposedError, InputError } from "./errors.js";
 import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "./is.js";
@@ -239,28 +239,31 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError("load() was aborted");
 }
 
-async function convertedModel(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string }> {
+async function convertedModel(name: ModelName, options: LoadOptions, precision: Precision): Promise<{ onnxPath: string; hash: string; derivedPrefix: string }> {
   const checkpoint = checkpointPath(name, options.checkpoint);
   assertCheckpointExists(name, checkpoint, options.checkpoint !== undefined);
-  options.onProgress?.({ phase: "hashing checkpoint", detail: checkpoint });
-  const checkpointSha256 = await sha256File(checkpoint);
+  const cache = cacheRoot(options.cacheDir);
+  // Remembered by the file's stamp: an unchanged checkpoint is not read again.
+  const checkpointSha256 = await fileSha256(checkpoint, cache, () => options.onProgress?.({ phase: "hashing checkpoint", detail: checkpoint }));
   throwIfAborted(options.signal);
   const channelOrder = options.channelOrder ?? "rgb";
   const entry = await cachedConversion(
-    cacheRoot(options.cacheDir),
+    cache,
     { model: name, checkpointSha256, converterVersion: converterVersion(), options: { channelOrder, precision } },
     (output) => convertCheckpoint({ model: name, checkpoint, output, channelOrder, precision, onProgress: options.onProgress, signal: options.signal }),
+    { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) },
   );
-  return { onnxPath: entry.onnxPath, hash: entry.contentHash };
+  return { onnxPath: entry.onnxPath, hash: entry.contentHash, derivedPrefix: join(entry.dir, DERIVED_FILE_PREFIX) };
 }
 
 async function readyOnnx(name: ModelName, options: LoadOptions, precision: Precision): Promise<ReadyOnnx> {
   if (options.onnx === undefined) return { ...(await convertedModel(name, options, precision)), precision };
   const onnxPath = resolve(options.onnx);
   if (!existsSync(onnxPath)) throw new InputError(`No ONNX file at ${onnxPath} (from the onnx option)`, { file: onnxPath, key: "options.onnx" });
-  const givenPrecision = await checkConvertedOnnx(name, onnxPath, options.onProgress);
+  const cache = cacheRoot(options.cacheDir);
+  const givenPrecision = await checkConvertedOnnx(name, onnxPath, cache, options.onProgress);
   // The model file records its weights' SHA-256, so its own hash identifies the weights too.
-  return { onnxPath, hash: await sha256File(onnxPath), precision: givenPrecision };
+  return { onnxPath, hash: await fileSha256(onnxPath, cache), precision: givenPrecision };
 }
 
 /**

@@ -24,6 +24,11 @@ export interface ReadyOnnx {
   onnxPath: string;
   hash: string;
   precision: Precision;
+  /**
+   * Where a backend may keep files it derives from the model (the cache entry's, see
+   * DERIVED_FILE_PREFIX); absent for a user's own ONNX file, beside which nothing is written.
+   */
+  derivedPrefix?: string;
 }
 
 /** What opening a session may be given besides the model. */
@@ -70,7 +75,11 @@ const BACKENDS: readonly Backend[] = [
     // ONNX Runtime's CPU kernels are no faster in fp16.
     precision: "fp32",
     availability: () => onnxRuntimeAvailability(),
-    open: (onnx, options) => openOnnxRuntime(onnx.onnxPath, options.threads === undefined ? {} : { threads: options.threads }),
+    open: (onnx, options) =>
+      openOnnxRuntime(onnx.onnxPath, {
+        ...(options.threads === undefined ? {} : { threads: options.threads }),
+        ...(onnx.derivedPrefix ? { optimizedCache: { prefix: onnx.derivedPrefix, cacheRoot: options.cacheDir } } : {}),
+      }),
   },
 ];
 

@@ -7,7 +7,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { ProgressCallback } from "../progress.js";
-import { sha256File } from "../cache/file_hash.js";
+import { fileSha256 } from "../cache/file_stamps.js";
 import { FileFormatError, InputError } from "../errors.js";
 import { readOnnxMetadata } from "../onnx/metadata.js";
 import { EXTERNAL_DATA_KEYS } from "../onnx/writer.js";
@@ -57,7 +57,7 @@ function assertConvertedModel(name: ModelName, onnxPath: string, metadata: Recor
  * both were written: a data file from another conversion, or a truncated one, would otherwise run
  * (or be baked into a cached TensorRT engine) as if it were this model's weights.
  */
-async function assertOwnWeights(onnxPath: string, metadata: Record<string, string>, onProgress: ProgressCallback | undefined): Promise<void> {
+async function assertOwnWeights(onnxPath: string, metadata: Record<string, string>, cacheRoot: string, onProgress: ProgressCallback | undefined): Promise<void> {
   const location = metadata[EXTERNAL_DATA_KEYS.location];
   if (location === undefined) return;
   const dataPath = join(dirname(onnxPath), location);
@@ -67,21 +67,21 @@ async function assertOwnWeights(onnxPath: string, metadata: Record<string, strin
   if (bytes === undefined) throw mismatch("it is missing");
   const expectedBytes = Number(metadata[EXTERNAL_DATA_KEYS.bytes]);
   if (bytes !== expectedBytes) throw mismatch(`it has ${bytes} bytes, the model expects ${expectedBytes}`);
-  onProgress?.({ phase: "verifying weights", detail: dataPath });
-  if ((await sha256File(dataPath)) !== metadata[EXTERNAL_DATA_KEYS.sha256]) throw mismatch("its SHA-256 differs from the one recorded in the model");
+  const verifying = (): void => onProgress?.({ phase: "verifying weights", detail: dataPath });
+  if ((await fileSha256(dataPath, cacheRoot, verifying)) !== metadata[EXTERNAL_DATA_KEYS.sha256]) throw mismatch("its SHA-256 differs from the one recorded in the model");
 }
 
 /**
  * The precision of the converted model at `onnxPath`, once it is known to be `name` as endosynth
- * converted it, with its own weights.
+ * converted it, with its own weights (hashes remembered by file stamp in `cacheRoot`).
  * @throws {@link endosynth!InputError | InputError} a file endosynth did not convert, or converted from another model or by a
  * converter that did not record its weights.
  * @throws {@link endosynth!FileFormatError | FileFormatError} a file that is not ONNX, or a weights file that is missing, truncated
  * or another conversion's.
  */
-export async function checkConvertedOnnx(name: ModelName, onnxPath: string, onProgress: ProgressCallback | undefined): Promise<Precision> {
+export async function checkConvertedOnnx(name: ModelName, onnxPath: string, cacheRoot: string, onProgress: ProgressCallback | undefined): Promise<Precision> {
   const { metadata } = await readOnnxMetadata(onnxPath);
   const precision = assertConvertedModel(name, onnxPath, metadata);
-  await assertOwnWeights(onnxPath, metadata, onProgress);
+  await assertOwnWeights(onnxPath, metadata, cacheRoot, onProgress);
   return precision;
 }

@@ -1,9 +1,15 @@
 /**
  * Writes a {@link Graph} as an ONNX model: the graph in `<model>.onnx`, every initializer but the
- * tiny ones in the external data file `<model>.onnx.data` (64-byte aligned, referenced by
- * `location`/`offset`/`length` entries; ONNX Runtime memory-maps it when the model is opened from
- * its path). Tensors are streamed to disk one by one straight from their arrays: no buffer ever
- * holds the whole model. Both files are written atomically (temporary file, then rename).
+ * tiny ones in an external data file beside it (64-byte aligned, referenced by
+ * `location`/`offset`/`length` entries). Tensors are streamed to disk one by one straight from
+ * their arrays: no buffer ever holds the whole model.
+ *
+ * The pair appears atomically. The data file is `<model>.onnx.data`, or, when a file of that name
+ * is there already (the data of the model being replaced), `<model>.onnx.<id>.data`; the model
+ * file then replaces the old one in one rename. A kill at any instant leaves the old model with its
+ * old data, or the new model with its new data. The replaced data file, and any left by a write
+ * killed between its two renames, are removed afterwards; writes to one path take turns (a lock
+ * file beside it).
  *
  * The model's metadata names its data file with that file's size and SHA-256
  * ({@link EXTERNAL_DATA_KEYS}): the model file alone then identifies the weights (engine caches
@@ -11,15 +17,18 @@
  * another conversion) can be detected.
  * @module
  */
-import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { AbortError, InputError } from "../errors.js";
 import { encodeFloat16 } from "../ndarray/float16.js";
 import { ITEM_SIZE, size, type NdArray } from "../ndarray/ndarray.js";
 import type { ProgressCallback } from "../progress.js";
-import { withAtomicFile, writeFileAtomicSync } from "../io/atomic.js";
+import { readdir, rm } from "node:fs/promises";
+import { removeStaleTemporaries, withAtomicFile, writeFileAtomicSync } from "../io/atomic.js";
+import { withLock } from "../io/lock.js";
+import { readOnnxMetadata } from "./metadata.js";
 import type { Graph, Initializer } from "./graph.js";
 import { encodeModel, type TensorSpec } from "./onnx_proto.js";
 
@@ -44,7 +53,7 @@ export const EXTERNAL_DATA_KEYS = {
 /** Options of {@link writeOnnx}. */
 export interface WriteOnnxOptions {
   /**
-   * Tensors of at least this many bytes go to `<model>.onnx.data`; `false` embeds everything in
+   * Tensors of at least this many bytes go to the data file; `false` embeds everything in
    * the model file (then the model must stay under protobuf's 2 GiB). Default 1024.
    */
   externalDataThreshold?: number | false;
@@ -149,9 +158,36 @@ async function writeExternalData(
   return { locations, metadata };
 }
 
+/** Data files written for the model file `base`: `<base>.data` or `<base>.<16 hex digits>.data`. */
+function isDataFileOf(base: string, name: string): boolean {
+  return name.startsWith(`${base}.`) && /^\.([0-9a-f]{16}\.)?data$/.test(name.slice(base.length));
+}
+
+/** The data file the model at `path` refers to, if it is an ONNX model that names one. */
+async function referencedDataFile(path: string): Promise<string | undefined> {
+  try {
+    return (await readOnnxMetadata(path)).metadata[EXTERNAL_DATA_KEYS.location];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Writes `graph` to `path` (and `<path>.data` when tensors go external). Resolves once both files
- * are complete and in place.
+ * Removes the data files of `path`'s model that its current model file does not refer to: the one
+ * it replaced, and those of writes killed between their two renames.
+ */
+async function removeUnreferencedData(path: string, previous: string | undefined): Promise<void> {
+  const dir = dirname(path);
+  const base = basename(path);
+  const current = await referencedDataFile(path);
+  const names = await readdir(dir);
+  const stale = names.filter((name) => name !== current && (name === previous || isDataFileOf(base, name)));
+  await Promise.all(stale.map((name) => rm(join(dir, name), { force: true })));
+}
+
+/**
+ * Writes `graph` to `path` (and a data file beside it when tensors go external). Resolves once both
+ * files are complete and in place.
  * @throws {@link endosynth!AbortError | AbortError} when `signal` aborts; nothing is left at the target paths.
  */
 export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOnnxOptions = {}): Promise<OnnxFiles> {
@@ -160,8 +196,6 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
   const threshold = options.externalDataThreshold ?? DEFAULT_EXTERNAL_THRESHOLD;
   const initializers = graph.initializers;
   const external = threshold === false ? [] : initializers.filter((t) => storedByteLength(t.array) >= threshold);
-  const dataName = `${basename(path)}.data`;
-  const dataPath = join(dirname(path), dataName);
 
   const writeModel = ({ locations, metadata }: ExternalData): void => {
     const tensors = initializers.map(
@@ -187,16 +221,29 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
     writeModel({ locations: new Map(), metadata: {} });
     return { model: path, tensorBytes: tensorBytesTotal };
   }
-  await withAtomicFile(dataPath, async (temporary) => {
-    const fd = openSync(temporary, "wx");
+  const dataPath = await withLock(join(dirname(path), `.${basename(path)}.endosynth-lock`), async () => {
+    removeStaleTemporaries(dirname(path));
+    const dataName = existsSync(`${path}.data`) ? `${basename(path)}.${randomBytes(8).toString("hex")}.data` : `${basename(path)}.data`;
+    const dataPath = join(dirname(path), dataName);
+    const data = await withAtomicFile(dataPath, async (temporary) => {
+      const fd = openSync(temporary, "wx");
+      try {
+        const written = await writeExternalData(fd, dataName, external, options);
+        fsyncSync(fd);
+        return written;
+      } finally {
+        closeSync(fd);
+      }
+    });
+    const previous = await referencedDataFile(path);
     try {
-      const data = await writeExternalData(fd, dataName, external, options);
-      fsyncSync(fd);
-      // The model is written while the data file is still temporary: if that fails, neither lands.
       writeModel(data);
-    } finally {
-      closeSync(fd);
+    } catch (error) {
+      await rm(dataPath, { force: true });
+      throw error;
     }
-  });
+    await removeUnreferencedData(path, previous);
+    return dataPath;
+  }, options.signal ? { signal: options.signal } : {});
   return { model: path, data: dataPath, tensorBytes: tensorBytesTotal };
 }

@@ -1,7 +1,10 @@
 import test from "ava";
-import { readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { cachedConversion, type ConversionKey } from "../../lib/cache/onnx_cache.js";
+import { InputError } from "../../lib/errors.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
 
 const key: ConversionKey = { model: "dav1", checkpointSha256: "ab".repeat(32), converterVersion: "0123456789abcdef", options: { channelOrder: "rgb" } };
@@ -79,4 +82,74 @@ test("a failing conversion leaves nothing in the cache", async (t) => {
   };
   await t.throwsAsync(cachedConversion(cache.path, key, failing), { message: "converter exploded" });
   t.deepEqual(readdirSync(join(cache.path, "onnx")), []);
+});
+
+/** Warnings the process emits while `work` runs. */
+async function warningsDuring(work: () => Promise<unknown>): Promise<string[]> {
+  const warnings: string[] = [];
+  const listener = (warning: Error) => warnings.push(warning.message);
+  process.on("warning", listener);
+  try {
+    await work();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off("warning", listener);
+  }
+  return warnings;
+}
+
+test("a manifest that is JSON of the wrong form makes the entry rebuilt with a warning, never a TypeError", async (t) => {
+  const cache = temporaryDirectory();
+  t.teardown(cache.cleanup);
+  const { calls, convert } = fakeConverter();
+  const first = await cachedConversion(cache.path, key, convert);
+  const forms = ["null", "[]", '{"format":1}', `{"format":1,"key":${JSON.stringify(key)},"files":"model.onnx"}`, `{"format":1,"key":${JSON.stringify(key)},"files":[{"name":"../x","size":1,"sha256":"${"0".repeat(64)}"}]}`];
+  for (const form of forms) {
+    writeFileSync(join(first.dir, "manifest.json"), form);
+    const warnings = await warningsDuring(async () => t.true((await cachedConversion(cache.path, key, convert)).converted, form));
+    t.true(warnings.some((warning) => warning.includes(first.dir) && /manifest/.test(warning)), `${form}: ${warnings.join(" | ")}`);
+  }
+  t.is(calls.length, 1 + forms.length);
+});
+
+test("a manifest edited to drop the weights file, with the weights corrupted, is refused: an entry holds nothing its manifest does not vouch for", async (t) => {
+  const cache = temporaryDirectory();
+  t.teardown(cache.cleanup);
+  const { calls, convert } = fakeConverter();
+  const first = await cachedConversion(cache.path, key, convert);
+  const manifest = JSON.parse(readFileSync(join(first.dir, "manifest.json"), "utf8")) as { files: { name: string }[] };
+  manifest.files = manifest.files.filter((file) => file.name !== "model.onnx.data");
+  writeFileSync(join(first.dir, "manifest.json"), JSON.stringify(manifest));
+  writeFileSync(join(first.dir, "model.onnx.data"), Buffer.alloc(1000, 9));
+  const warnings = await warningsDuring(async () => t.true((await cachedConversion(cache.path, key, convert)).converted));
+  t.true(warnings.some((warning) => warning.includes("files its manifest does not list (model.onnx.data)")), warnings.join(" | "));
+  t.is(readFileSync(join(first.dir, "model.onnx.data"))[0], 7);
+  t.is(calls.length, 2);
+});
+
+test("a file where the cache's onnx folder should be is an InputError naming it", async (t) => {
+  const cache = temporaryDirectory();
+  t.teardown(cache.cleanup);
+  writeFileSync(join(cache.path, "onnx"), "not a folder");
+  const error = await t.throwsAsync(cachedConversion(cache.path, key, fakeConverter().convert), { instanceOf: InputError });
+  t.is(error!.file, join(cache.path, "onnx"));
+  t.regex(error!.message, /a file is in its way/);
+});
+
+test("temporary folders and a lock left by a dead process are cleared by the next conversion", async (t) => {
+  const cache = temporaryDirectory();
+  t.teardown(cache.cleanup);
+  const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const deadPid = Number(dead.stdout);
+  const onnx = join(cache.path, "onnx");
+  const { convert } = fakeConverter();
+  const first = await cachedConversion(cache.path, key, convert);
+  const name = first.dir.slice(onnx.length + 1);
+  mkdirSync(join(onnx, `.${name}.${deadPid}.0badc0de.endosynth-tmp`));
+  writeFileSync(join(onnx, `.${name}.${deadPid}.0badc0de.endosynth-tmp`, "model.onnx"), "half");
+  writeFileSync(join(onnx, `.${name}.endosynth-lock`), JSON.stringify({ pid: deadPid, host: hostname(), token: "0123456789abcdef", since: Date.now() }));
+  writeFileSync(join(first.dir, "manifest.json"), "{ damaged");
+  const again = await warningsDuring(() => cachedConversion(cache.path, key, convert));
+  t.true(again.length > 0);
+  t.deepEqual(readdirSync(onnx), [name]);
 });

@@ -10,6 +10,8 @@ export interface OpenRequest {
   path: string;
   /** Intra-op threads; undefined lets ONNX Runtime use one per physical core. */
   threads?: number;
+  /** Where to keep and find the optimized graph (see OnnxRuntimeOptions). */
+  optimizedCache?: { prefix: string; cacheRoot: string };
 }
 
 /** A frame handed to the worker: either a transferred buffer or a view of shared memory. */

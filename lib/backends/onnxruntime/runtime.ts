@@ -54,14 +54,6 @@ export function locateOnnxRuntime(state: PlatformPackageState = platformPackage(
   throw new BackendUnavailableError(`ONNX Runtime is not available for ${currentPlatform()} (${skipped.join("; ")}): ${waysOut()}`);
 }
 
-let located: ReturnType<typeof locateOnnxRuntime> | undefined;
-
-/** {@link locateOnnxRuntime}, once per thread. */
-export function loadOnnxRuntime(): OnnxRuntime {
-  located ??= locateOnnxRuntime();
-  return located.runtime;
-}
-
 /**
  * Whether an ONNX Runtime is there to load, and which, without loading it (the binding stays out of
  * the main thread; sessions load it in their worker).

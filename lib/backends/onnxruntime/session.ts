@@ -21,6 +21,11 @@ import type { OpenRequest, RunRequest, RunResult, WorkerFrame } from "./protocol
 export interface OnnxRuntimeOptions {
   /** Intra-op threads of the session; default: one per physical core, as ONNX Runtime chooses. */
   threads?: number;
+  /**
+   * Keep ONNX Runtime's optimized graph beside the model (files starting with `prefix`, hashes
+   * remembered in `cacheRoot`), so the next session opens it without optimizing again.
+   */
+  optimizedCache?: { prefix: string; cacheRoot: string };
 }
 
 /** The most intra-op threads a session may ask for: beyond a few per core they only contend. */
@@ -111,10 +116,14 @@ export class OnnxRuntimeSession implements BackendSession {
  */
 export async function openOnnxRuntime(path: string, options: OnnxRuntimeOptions = {}): Promise<OnnxRuntimeSession> {
   assertString("path", path);
-  assertOptions("options", options, ["threads"]);
+  assertOptions("options", options, ["threads", "optimizedCache"]);
   if (options.threads !== undefined) assertIntegerInRange("options.threads", options.threads, 1, MAX_THREADS);
   const worker = new WorkerClient(workerUrl, `the ONNX Runtime worker running ${path}`);
-  const request: OpenRequest = { path, ...(options.threads === undefined ? {} : { threads: options.threads }) };
+  const request: OpenRequest = {
+    path,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+    ...(options.optimizedCache ? { optimizedCache: options.optimizedCache } : {}),
+  };
   try {
     await worker.call("open", request);
   } catch (error) {
