@@ -11,6 +11,7 @@
 //     (288 MB) and downloads CUDA libraries when installed; it is never in a user's tree.
 // No package runs an install script. Run from a built checkout (`npm ci` did that).
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -47,6 +48,20 @@ function treeBytes(path) {
   return readdirSync(path).reduce((sum, name) => sum + treeBytes(join(path, name)), 0);
 }
 
+/**
+ * The files of `folder` less byte-identical copies, keeping the shortest name of each: npm's
+ * tarballs hold no symbolic links, so onnxruntime-node ships macOS's `libonnxruntime.1.dylib` and
+ * `libonnxruntime.1.30.0.dylib` as two identical 43 MB files, and its binding loads the first.
+ */
+function withoutDuplicates(folder) {
+  const byContent = new Map();
+  for (const file of readdirSync(folder).sort((a, b) => a.length - b.length || a.localeCompare(b))) {
+    const digest = createHash("sha256").update(readFileSync(join(folder, file))).digest("hex");
+    if (!byContent.has(digest)) byContent.set(digest, file);
+  }
+  return [...byContent.values()];
+}
+
 /** ONNX Runtime's JavaScript (no maps or declarations) and its binaries for `platform` only. */
 function stageOnnxRuntime(platform, target) {
   const ort = ortPackage();
@@ -59,7 +74,9 @@ function stageOnnxRuntime(platform, target) {
     const code = readFileSync(join(ort.dir, "dist", file), "utf8").replace(/\n\/\/# sourceMappingURL=.*$/m, "");
     writeFileSync(join(target, "dist", file), code);
   }
-  cpSync(binaries, join(target, "bin", "napi-v6", os, cpu), { recursive: true });
+  const into = join(target, "bin", "napi-v6", os, cpu);
+  mkdirSync(into, { recursive: true });
+  for (const file of withoutDuplicates(binaries)) cpSync(join(binaries, file), join(into, file));
   writeFileSync(
     join(target, "package.json"),
     `${JSON.stringify({ name: "onnxruntime-node", version: ort.manifest.version, license: "MIT", main: "dist/index.js", private: true }, null, 2)}\n`,

@@ -14,6 +14,7 @@ import { evalSuite } from "./eval.js";
 import { inferSuite } from "./infer.js";
 import { runTensorRTInferBench } from "./infer_tensorrt.js";
 import { ioSuite } from "./io.js";
+import { loadSuite } from "./load.js";
 import { streamSuite } from "./stream.js";
 
 const SUITES: Readonly<Record<string, Suite>> = {
@@ -23,6 +24,7 @@ const SUITES: Readonly<Record<string, Suite>> = {
   stream: streamSuite,
   convert: convertSuite,
   infer: inferSuite,
+  load: loadSuite,
 };
 
 function listSuites(): string {
