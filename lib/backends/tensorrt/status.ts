@@ -83,7 +83,7 @@ export function describeTensorRTAvailability(addon: { loaded: boolean; reason?: 
   if (!addon.loaded || native === undefined) return { available: false, reason: addon.reason ?? "the native addon could not be loaded" };
   const { build, cuda, tensorrt } = native;
   if (!build.cuda) {
-    return { available: false, reason: "the native addon was built without CUDA (no CUDA toolkit at build time) — rebuild it with `npm run build:native -- --cuda <toolkit dir> --tensorrt <TensorRT include dir>`" };
+    return { available: false, reason: "the native addon was built without CUDA (no CUDA toolkit at build time) — use the prebuilt one (@endosynth/linux-x64), or rebuild it from source with the toolkit and TensorRT's headers: `CUDAToolkit_ROOT=<toolkit dir> TensorRT_INCLUDE_DIR=<TensorRT include dir> npm_config_build_from_source=true npm rebuild endosynth`" };
   }
   if (cuda.failure) {
     const { failure } = cuda;
@@ -96,7 +96,7 @@ export function describeTensorRTAvailability(addon: { loaded: boolean; reason?: 
   }
   if (cuda.devices.length === 0) return { available: false, reason: "no CUDA device: the NVIDIA driver reports no GPU" };
   if (!build.tensorrt) {
-    return { available: false, reason: "the native addon was built without TensorRT headers — rebuild it with `npm run build:native -- --tensorrt <TensorRT include dir>`" };
+    return { available: false, reason: "the native addon was built without TensorRT headers — use the prebuilt one (@endosynth/linux-x64), or rebuild it from source with them: `TensorRT_INCLUDE_DIR=<TensorRT include dir> npm_config_build_from_source=true npm rebuild endosynth`" };
   }
   if (!tensorrt.loaded) {
     return { available: false, reason: `TensorRT is unavailable: ${tensorrt.failure ?? "its libraries could not be loaded"} — install TensorRT ${build.tensorrtMajor} and make it visible to the dynamic loader (LD_LIBRARY_PATH)` };

@@ -127,7 +127,7 @@ test("the reason names what is missing, in the order a user has to fix it", (t) 
   const noDevice = { code: 100, call: "cudaGetDeviceCount", name: "cudaErrorNoDevice", message: "cudaGetDeviceCount failed with cudaErrorNoDevice (100): no CUDA-capable device is detected" };
   t.is(sentence({ cuda: { devices: [], failure: noDevice } }).reason, `no CUDA device: ${noDevice.message}`);
   t.is(sentence({ cuda: { devices: [] } }).reason, "no CUDA device: the NVIDIA driver reports no GPU");
-  t.regex(sentence({ build: { tensorrt: false } }).reason, /^the native addon was built without TensorRT headers — rebuild it with `npm run build:native -- --tensorrt <TensorRT include dir>`$/);
+  t.regex(sentence({ build: { tensorrt: false } }).reason, /^the native addon was built without TensorRT headers — use the prebuilt one \(@endosynth\/linux-x64\), or rebuild it from source with them: `TensorRT_INCLUDE_DIR=<TensorRT include dir> npm_config_build_from_source=true npm rebuild endosynth`$/);
   t.is(
     sentence({ tensorrt: { loaded: false, version: null, failure: "libnvinfer.so.10 could not be opened (libnvinfer.so.10: cannot open shared object file: No such file or directory)" } }).reason,
     "TensorRT is unavailable: libnvinfer.so.10 could not be opened (libnvinfer.so.10: cannot open shared object file: No such file or directory) — install TensorRT 10 and make it visible to the dynamic loader (LD_LIBRARY_PATH)",
