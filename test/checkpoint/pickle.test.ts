@@ -1,7 +1,7 @@
 import test from "ava";
 import { CheckpointError } from "../../lib/errors.js";
-import { unpickle, type PickleGlobal } from "../../lib/checkpoint/pickle.js";
-import { Pickler } from "../../lib/checkpoint/pickler.js";
+import { PyFloat, unpickle, type PickleGlobal } from "../../lib/checkpoint/pickle.js";
+import { Pickler } from "../support/pickler.js";
 
 /** Written by CPython 3.11 `pickle.dumps(obj, protocol=p)` for the `obj` spelled out in the test below. */
 const PYTHON_PICKLES: Record<number, string> = {
@@ -32,9 +32,10 @@ for (const protocol of [2, 4]) {
     const value = unpickle(hex(PYTHON_PICKLES[protocol]), noGlobals) as Map<string, unknown>;
     t.deepEqual([...value.keys()], ["ints", "floats", "text", "raw", "empty", "flags", "nested"]);
     t.deepEqual(value.get("ints"), [0, 255, 256, 65536, -1, -(2 ** 31), 2 ** 31, 2n ** 53n, -(2n ** 63n), 2n ** 70n]);
-    const floats = value.get("floats") as number[];
-    t.deepEqual(floats, [1.5, -0, 1e-300]);
-    t.true(Object.is(floats[1], -0));
+    const floats = value.get("floats") as PyFloat[];
+    t.true(floats.every((float) => float instanceof PyFloat));
+    t.deepEqual(floats.map((float) => float.value), [1.5, -0, 1e-300]);
+    t.true(Object.is(floats[1].value, -0));
     t.is(value.get("text"), "héllo ✓");
     t.deepEqual(value.get("raw"), Uint8Array.from([0x00, 0xff, 0x61, 0x62]));
     t.deepEqual(value.get("empty"), new Uint8Array(0));
@@ -139,7 +140,7 @@ test("the pickler's integers and floats read back exactly", (t) => {
   const pickler = new Pickler().emptyList();
   for (const value of values) pickler.int(value).append();
   pickler.int(2n ** 64n).append().int(-(2n ** 64n)).append().float(0.1).append().float(-Infinity).append();
-  t.deepEqual(unpickle(pickler.finish(), noGlobals), [...values, 2n ** 64n, -(2n ** 64n), 0.1, -Infinity]);
+  t.deepEqual(unpickle(pickler.finish(), noGlobals), [...values, 2n ** 64n, -(2n ** 64n), new PyFloat(0.1), new PyFloat(-Infinity)]);
 });
 
 test("a huge APPENDS and a huge LONG4 neither overflow the stack nor take quadratic time", (t) => {

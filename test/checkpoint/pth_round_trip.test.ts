@@ -1,7 +1,7 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writePth, type PthTensor } from "../../lib/checkpoint/pth_writer.js";
+import { writePth, type PthTensor } from "../support/pth_writer.js";
 import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/state_dict.js";
 import { openZip, readZipEntry } from "../../lib/io/zip.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";

@@ -2,10 +2,9 @@
  * A minimal pickle protocol 2 emitter, the counterpart of {@link unpickle}: just the opcodes
  * `torch.save` itself emits for a state dict (see `writePth`), so Python's `pickle` and
  * torch read what it writes.
- * @internal
  * @module
  */
-import { OP } from "./pickle.js";
+import { OP } from "../../lib/checkpoint/pickle.js";
 
 const utf8 = new TextEncoder();
 

@@ -5,25 +5,24 @@
  * checkpoints larger than memory, as an iterator of `[key, tensor]`: each tensor goes to disk as
  * soon as it is yielded, so only one needs to exist at a time.
  *
- * For tests and benchmarks, not a public API. Tensors may be given as strided views of shared
+ * Test support (benchmark scripts use it too), never part of the package. Tensors may be given as strided views of shared
  * storages ({@link TensorView}) to write what torch writes for `x.t()` or for tied weights.
  *
  * @example
  * ```ts
  * writePth("random.pth", randomStateDictFromKeys(keysJson, 1)); // 1.4 GB in bounded memory
  * ```
- * @internal
  * @module
  */
 import { basename, extname } from "node:path";
-import { InputError } from "../errors.js";
-import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
-import { ZipWriter } from "../io/zip.js";
-import { encodeFloat16 } from "../ndarray/float16.js";
-import { ITEM_SIZE, size, validateNdArray, type DType, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
+import { InputError } from "../../lib/errors.js";
+import { assertOneOf, assertOptions, assertString, invalidParameter } from "../../lib/is.js";
+import { ZipWriter } from "../../lib/io/zip_writer.js";
+import { encodeFloat16 } from "../../lib/ndarray/float16.js";
+import { ITEM_SIZE, size, validateNdArray, type DType, type NdArray, type TypedArray } from "../../lib/ndarray/ndarray.js";
 import { Pickler } from "./pickler.js";
-import { STORAGE_DTYPES, type ByteOrder } from "./pth.js";
-import { contiguousStrides, layoutByteEnd } from "./tensor_data.js";
+import { STORAGE_DTYPES, type ByteOrder } from "../../lib/checkpoint/pth.js";
+import { contiguousStrides, layoutByteEnd } from "../../lib/checkpoint/tensor_data.js";
 
 /** A tensor as a strided view of a storage, as torch saves `x.t()`, `x[1:]` or tied weights. */
 export interface TensorView {
