@@ -5,7 +5,7 @@ import { Pickler } from "../support/pickler.js";
 import { writePth } from "../support/pth_writer.js";
 import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/state_dict.js";
 import { CheckpointError, InputError } from "../../lib/errors.js";
-import { ZipWriter } from "../../lib/io/zip.js";
+import { ZipWriter } from "../../lib/io/zip_writer.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
 import { bytesOf, rewriteZip } from "./helpers.js";
