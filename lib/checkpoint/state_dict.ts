@@ -374,9 +374,11 @@ function findStateDict(root: unknown, file: string | undefined, stateDictKey: st
     wrapper = stateDictKey;
   } else {
     for (let depth = 0; depth < MAX_WRAPPER_DEPTH; depth++) {
+      // Into a wrapper when there are no tensors here, or it holds more of them than here.
+      const here = tensorCount(dict);
       const inner = STATE_DICT_WRAPPERS.find((name) => {
         const value = dict.get(name);
-        return value instanceof Map && tensorCount(value) > tensorCount(dict);
+        return value instanceof Map && (here === 0 || tensorCount(value) > here);
       });
       if (inner === undefined) break;
       const prefix = wrapper === undefined ? "" : `${wrapper}.`;

@@ -157,3 +157,31 @@ test("a huge APPENDS and a huge LONG4 neither overflow the stack nor take quadra
   const value = unpickle(Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), length, digits, Buffer.from([0x2e])]), noGlobals) as bigint;
   t.is(value.toString(16).length, 2 * digits.length - 1); // "10101...01": leading zero nibble dropped
 });
+
+test("containers nested 101 deep are refused, whatever builds them", (t) => {
+  // ((((...[],),),),): EMPTY_LIST, then TUPLE1 wraps what is on top, 100 times: 101 levels.
+  const deep = [0x80, 0x02, 0x5d, ...new Array(100).fill(0x85), 0x2e];
+  t.is((unpickle(Uint8Array.from([0x80, 0x02, 0x5d, ...new Array(99).fill(0x85), 0x2e]), noGlobals) as unknown[]).length, 1);
+  t.throws(() => unpickle(Uint8Array.from(deep), noGlobals), { instanceOf: CheckpointError, message: /containers nested more than 100 deep/ });
+  // A list appended to itself grows one level per APPEND, and stops at the limit too.
+  const self = [0x80, 0x02, 0x5d, 0x71, 0x00];
+  for (let i = 0; i < 200; i++) self.push(0x68, 0x00, 0x61); // BINGET 0, APPEND
+  self.push(0x2e);
+  t.throws(() => unpickle(Uint8Array.from(self), noGlobals), { instanceOf: CheckpointError, message: /nested more than 100 deep/ });
+});
+
+test("a pickle building far more than its size (a megabyte of EMPTY_DICT) is refused, not built", (t) => {
+  const dicts = Buffer.alloc(1 << 20, 0x7d); // 1M empty dicts, ~150 MB of Maps
+  const error = t.throws(() => unpickle(Buffer.concat([Buffer.from([0x80, 0x02]), dicts, Buffer.from([0x2e])]), { ...noGlobals, file: "f.pth", entry: "f/data.pkl" }), {
+    instanceOf: CheckpointError,
+  });
+  t.regex(error.message, /^f\.pth: f\/data\.pkl: it builds more than \d+ bytes of objects, far more than a pickle of 1048579 bytes holds honestly/);
+  t.is(error.key, "f/data.pkl");
+});
+
+test("an integer longer than 256 KiB is refused before BigInt would throw an untyped RangeError", (t) => {
+  const length = Buffer.alloc(4);
+  length.writeInt32LE(300_000);
+  const long = Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), length, Buffer.alloc(300_000, 1), Buffer.from([0x2e])]);
+  t.throws(() => unpickle(long, noGlobals), { instanceOf: CheckpointError, message: /an integer of 300000 bytes, more than the 262144 accepted/ });
+});

@@ -153,6 +153,18 @@ export class Pickler {
     return this.raw(Uint8Array.from(digits));
   }
 
+  /** Memoises the value on top of the stack (BINPUT), as Python's pickler does for each object; returns its index. */
+  remember(): number {
+    const index = this.memo.size;
+    this.put(`#${index}`);
+    return index;
+  }
+
+  /** Pushes a memoised value again (BINGET): how a pickle refers to an object it already holds. */
+  recall(index: number): this {
+    return this.get(index);
+  }
+
   private put(name: string): this {
     const index = this.memo.size;
     this.memo.set(name, index);
