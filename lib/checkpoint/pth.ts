@@ -238,8 +238,8 @@ function loadStorage(pid: unknown): StoredRef {
   return new StoredRef({ key, dtype: typeof type.dtype === "object" ? "uint8" : type.dtype, numel }, type);
 }
 
-/** The largest `data.pkl` accepted: a state dict of thousands of tensors pickles to a few megabytes. */
-const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/** The largest `data.pkl` accepted: a state dict of 100,000 tensors pickles to about 20 MB. */
+const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 const ZIP_MAGIC = [0x50, 0x4b]; // "PK": a local header (03 04) or an empty archive's end record (05 06)
 

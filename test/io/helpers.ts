@@ -5,7 +5,7 @@
  * counts, huge sparse members, code page 437 names).
  */
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
-import { crc32, deflateRawSync } from "node:zlib";
+import { crc32, createDeflateRaw, deflateRawSync } from "node:zlib";
 import { ZipWriter } from "../../lib/io/zip_writer.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
 
@@ -162,4 +162,20 @@ export function writeHandMadeZip(path: string, members: HandMadeMember[], option
     closeSync(fd);
   }
   return zip.size;
+}
+
+/** A raw deflate stream of `head` followed by `zeros` zero bytes, made in 1 MiB steps (never whole in memory). */
+export async function deflatedWithZeros(head: Uint8Array, zeros: number): Promise<Buffer> {
+  const deflate = createDeflateRaw({ level: 9 });
+  const chunks: Buffer[] = [];
+  deflate.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const done = new Promise((resolve) => deflate.on("end", resolve));
+  deflate.write(head);
+  const block = new Uint8Array(1 << 20);
+  for (let left = zeros; left > 0; left -= block.length) {
+    if (!deflate.write(block.subarray(0, Math.min(left, block.length)))) await new Promise((resolve) => deflate.once("drain", resolve));
+  }
+  deflate.end();
+  await done;
+  return Buffer.concat(chunks);
 }

@@ -1,14 +1,13 @@
 import test from "ava";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createDeflateRaw } from "node:zlib";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { encodeNpy } from "../../lib/io/npy.js";
 import { readNpz, writeNpz } from "../../lib/io/npz.js";
 import { openZip, readZipEntry } from "../../lib/io/zip_reader.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";
-import { handMadeZipBytes, tempDir, writeHandMadeZip } from "./helpers.js";
+import { deflatedWithZeros, handMadeZipBytes, tempDir, writeHandMadeZip } from "./helpers.js";
 
 const data = (name: string) => join(import.meta.dirname, "data", name);
 
@@ -137,22 +136,6 @@ test("a member whose .npy header needs another size than the archive declares is
   t.regex(error.message, /member depth: its \.npy header needs 40000000128 bytes but the archive declares 168/);
   t.deepEqual(Array.from(readNpz(bytes)["depth"].data as Float32Array), new Array(10).fill(0));
 });
-
-/** A raw deflate stream of `head` followed by `zeros` zero bytes, made in 1 MiB steps (never whole in memory). */
-async function deflatedWithZeros(head: Uint8Array, zeros: number): Promise<Buffer> {
-  const deflate = createDeflateRaw({ level: 9 });
-  const chunks: Buffer[] = [];
-  deflate.on("data", (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise((resolve) => deflate.on("end", resolve));
-  deflate.write(head);
-  const block = new Uint8Array(1 << 20);
-  for (let left = zeros; left > 0; left -= block.length) {
-    if (!deflate.write(block.subarray(0, Math.min(left, block.length)))) await new Promise((resolve) => deflate.once("drain", resolve));
-  }
-  deflate.end();
-  await done;
-  return Buffer.concat(chunks);
-}
 
 test("a 1 MB npz whose member inflates to 1 GiB stops at its declared 168 bytes, in bounded memory", async (t) => {
   const header = npyBytes(ndarray(new Float32Array(10), [10]));
