@@ -48,9 +48,9 @@ export interface ReadStateDictOptions {
   halfPrecision?: HalfPrecision;
   /**
    * The key of the checkpoint's top-level dict that holds the state dict, for a wrapper under a
-   * name of its own (`{ "net": state_dict, "epoch": 3 }` → `"net"`). Without it, the state dict is
-   * the top-level dict or one under {@link STATE_DICT_WRAPPERS}; the error for another layout
-   * names the key to pass here.
+   * name of its own (`{ "net": state_dict, "epoch": 3 }` → `"net"`). Without it, the state dict
+   * is the top-level dict or one under `state_dict`, `model_state_dict` or `model`; the error for
+   * another layout names the key to pass here.
    */
   stateDictKey?: string;
 }
@@ -71,7 +71,7 @@ export interface CheckpointInfo {
   readonly format: CheckpointFormat;
   /**
    * The key the state dict was found under, when the file holds e.g. `{ model: state_dict, ... }`:
-   * one of {@link STATE_DICT_WRAPPERS} (dotted when nested: `"state_dict.model"`) or
+   * `state_dict`, `model_state_dict`, `model` (dotted when nested: `"state_dict.model"`) or
    * {@link ReadStateDictOptions.stateDictKey}.
    */
   readonly wrapper?: string;

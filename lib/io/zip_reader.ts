@@ -5,7 +5,7 @@
  * {@link FileFormatError} naming the file and member for everything else, in bounded memory.
  *
  * Archives come from bytes in memory ({@link openZip}: stored members are zero-copy views of them)
- * or from a file ({@link openZipFile}: only the directory is read up front, each member when asked
+ * or from a file (`openZipFile`: only the directory is read up front, each member when asked
  * for, so archives larger than a buffer can hold are read member by member).
  *
  * What is checked, and why:
@@ -14,8 +14,8 @@
  * - a deflated member never inflates past its declared size, and a declared size no deflate stream
  *   of that length could reach is refused before anything is allocated (a zip bomb stops at once);
  * - members may not overlap one another or the central directory (how some zip bombs multiply a
- *   few kilobytes into gigabytes), and a member's name must match its local header's, as Python's
- *   `zipfile` requires;
+ *   few kilobytes into gigabytes), a name may be listed only once, and a member's name must match
+ *   its local header's, as Python's `zipfile` requires;
  * - every length field is checked against the bytes actually there before it is used.
  *
  * Not supported: encryption, multi-disk archives, compression methods other than 0 and 8.
@@ -94,6 +94,8 @@ const MAX_DEFLATE_RATIO = 1032;
 const DEFLATE_SLACK = 64 * 1024;
 /** fs.readSync moves at most 2 GiB - 1 bytes per call. */
 const READ_SLICE = 0x7fffffff;
+/** Bytes read at once when looking at local headers in a file. */
+const PEEK_WINDOW = 64 * 1024;
 /** First compressed prefix tried when only the head of a deflated member is wanted. */
 const HEAD_PREFIX = 1024;
 
@@ -127,8 +129,10 @@ function readU64(view: DataView, at: number, what: string, file?: string): numbe
 /** Random access to an archive's bytes. @internal */
 export interface ByteSource {
   readonly size: number;
-  /** `length` bytes at `offset` (the caller has checked they exist). */
+  /** `length` bytes at `offset` (the caller has checked they exist), to keep. */
   read(offset: number, length: number): Uint8Array;
+  /** The same, to look at at once: valid only until the next call (a header, not data). */
+  peek(offset: number, length: number): Uint8Array;
   close(): void;
 }
 
@@ -148,14 +152,25 @@ class MemorySource implements ByteSource {
     return this.#bytes.subarray(offset, offset + length);
   }
 
+  peek(offset: number, length: number): Uint8Array {
+    return this.read(offset, length);
+  }
+
   close(): void {}
 }
 
-/** A file read through its descriptor: each read is a fresh buffer of its own (offset 0, aligned for any element type). */
+/**
+ * A file read through its descriptor: each read is a fresh buffer of its own (offset 0, aligned for
+ * any element type); peeks at headers come from a window of {@link PEEK_WINDOW} bytes, so locating
+ * a million members takes a few hundred reads, not a million.
+ */
 class FileSource implements ByteSource {
   readonly #path: string;
   #fd: number | undefined;
   readonly size: number;
+  readonly #window = Buffer.allocUnsafeSlow(PEEK_WINDOW);
+  #windowStart = 0;
+  #windowLength = 0;
 
   constructor(path: string) {
     this.#path = path;
@@ -182,13 +197,17 @@ class FileSource implements ByteSource {
   }
 
   read(offset: number, length: number): Uint8Array {
-    if (this.#fd === undefined) throw new FileFormatError(`${this.#path}: the archive was closed before it was read`, { file: this.#path });
     const buffer = Buffer.allocUnsafeSlow(length);
-    let filled = 0;
-    while (filled < length) {
+    this.#fill(buffer, offset);
+    return buffer;
+  }
+
+  #fill(buffer: Uint8Array, offset: number): void {
+    if (this.#fd === undefined) throw new FileFormatError(`${this.#path}: the archive was closed before it was read`, { file: this.#path });
+    for (let filled = 0; filled < buffer.length; ) {
       let count: number;
       try {
-        count = readSync(this.#fd, buffer, filled, Math.min(READ_SLICE, length - filled), offset + filled);
+        count = readSync(this.#fd, buffer, filled, Math.min(READ_SLICE, buffer.length - filled), offset + filled);
       } catch (error) {
         throw new FileFormatError(`${this.#path}: cannot read the file: ${unreadableReason(error)}`, { file: this.#path, cause: error });
       }
@@ -197,7 +216,16 @@ class FileSource implements ByteSource {
       }
       filled += count;
     }
-    return buffer;
+  }
+
+  peek(offset: number, length: number): Uint8Array {
+    if (length > PEEK_WINDOW) return this.read(offset, length);
+    if (offset < this.#windowStart || offset + length > this.#windowStart + this.#windowLength) {
+      this.#windowStart = offset;
+      this.#windowLength = Math.min(PEEK_WINDOW, this.size - offset);
+      this.#fill(this.#window.subarray(0, this.#windowLength), offset);
+    }
+    return this.#window.subarray(offset - this.#windowStart, offset - this.#windowStart + length);
   }
 
   close(): void {
@@ -209,14 +237,14 @@ class FileSource implements ByteSource {
 
 /**
  * An opened archive: the members its central directory lists, and the means to read them. Get one
- * from {@link openZip} (bytes) or {@link openZipFile} (a path; {@link ZipArchive.close} it).
+ * from {@link openZip} (bytes) or `openZipFile` (a path; {@link ZipArchive.close} it).
  */
 export class ZipArchive {
   /** The file it came from, for error messages. */
   readonly file?: string;
   /** Size of the whole archive, in bytes. */
   readonly size: number;
-  /** Members by name, in central-directory order (a name listed twice: the last one, as in Python). */
+  /** Members by name, in central-directory order. */
   readonly entries: ReadonlyMap<string, ZipEntry>;
   readonly #source: ByteSource;
   /** Members whose CRC has been checked, so tensors sharing a storage check it once. */
@@ -230,7 +258,7 @@ export class ZipArchive {
     if (file !== undefined) this.file = file;
   }
 
-  /** Releases the file an archive from {@link openZipFile} holds open (a no-op for bytes). Idempotent. */
+  /** Releases the file an archive from `openZipFile` holds open (a no-op for bytes). Idempotent. */
   close(): void {
     this.#source.close();
   }
@@ -256,7 +284,7 @@ export class ZipArchive {
     return data;
   }
 
-  /** See {@link readZipEntryHead}. */
+  /** See `readZipEntryHead`. */
   readHead(name: string, length: number): Uint8Array {
     if (!Number.isSafeInteger(length) || length < 0) throw invalidParameter("length", "a non-negative integer", length);
     const entry = this.#entry(name);
@@ -401,15 +429,17 @@ function readDirectoryLocation(source: ByteSource, file?: string): DirectoryLoca
   return { directoryOffset, directorySize, endRecordsAt };
 }
 
-/** A central-directory record, before its local header is read. */
-interface CentralRecord {
-  name: string;
-  nameBytes: Uint8Array;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  size: number;
+/**
+ * A member as the central directory describes it, with where its name lies in the directory (to
+ * compare with the local header's) and, once located, where its data starts. One object per
+ * member, so archives of millions of members take about 150 bytes of memory each.
+ */
+interface Member extends ZipEntry {
+  dataOffset: number;
   localOffset: number;
+  /** Offset of the name's bytes in the central directory, and their length. */
+  nameAt: number;
+  nameLength: number;
 }
 
 interface Zip64Fields {
@@ -446,12 +476,12 @@ function applyZip64Extra(view: DataView, start: number, length: number, fields: 
  * The records of the central directory, read until its declared size is used up (as Python does:
  * the 16-bit member count of the end record wraps past 65,535 in archives some writers make).
  */
-function readCentralDirectory(directory: Uint8Array, file?: string): CentralRecord[] {
+function readCentralDirectory(directory: Uint8Array, file?: string): Member[] {
   const view = dataView(directory);
-  const records: CentralRecord[] = [];
+  const members: Member[] = [];
   for (let at = 0; at < directory.length; ) {
     if (at + CENTRAL_HEADER_SIZE > directory.length || view.getUint32(at, true) !== CENTRAL_HEADER) {
-      throw formatError(`corrupt zip: central directory record ${records.length} is missing or damaged at byte ${at} of the directory`, file);
+      throw formatError(`corrupt zip: central directory record ${members.length} is missing or damaged at byte ${at} of the directory`, file);
     }
     const flags = view.getUint16(at + 8, true);
     const nameLength = view.getUint16(at + 28, true);
@@ -459,76 +489,84 @@ function readCentralDirectory(directory: Uint8Array, file?: string): CentralReco
     const commentLength = view.getUint16(at + 32, true);
     const next = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
     if (next > directory.length) {
-      throw formatError(`corrupt zip: central directory record ${records.length} (name, extra field, comment) runs past the directory's end`, file);
+      throw formatError(`corrupt zip: central directory record ${members.length} (name, extra field, comment) runs past the directory's end`, file);
     }
-    const nameBytes = directory.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
-    const name = decodeName(nameBytes, (flags & FLAG_UTF8) !== 0);
+    const nameAt = at + CENTRAL_HEADER_SIZE;
+    const name = decodeName(directory.subarray(nameAt, nameAt + nameLength), (flags & FLAG_UTF8) !== 0);
     if (flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) throw formatError(`member ${name} is encrypted, which is not supported`, file, name);
     const fields: Zip64Fields = {
       compressedSize: view.getUint32(at + 20, true),
       size: view.getUint32(at + 24, true),
       localOffset: view.getUint32(at + 42, true),
     };
-    applyZip64Extra(view, at + CENTRAL_HEADER_SIZE + nameLength, extraLength, fields, name, file);
-    records.push({ name, nameBytes, method: view.getUint16(at + 10, true), crc32: view.getUint32(at + 16, true), ...fields });
+    applyZip64Extra(view, nameAt + nameLength, extraLength, fields, name, file);
+    members.push({
+      name,
+      method: view.getUint16(at + 10, true),
+      compressedSize: fields.compressedSize,
+      size: fields.size,
+      crc32: view.getUint32(at + 16, true),
+      dataOffset: -1,
+      localOffset: fields.localOffset,
+      nameAt,
+      nameLength,
+    });
     at = next;
   }
-  return records;
+  return members;
 }
 
 /**
  * Locates each member's data after its local header, and checks that members lie one after the
- * other without overlapping, all before the central directory.
+ * other without overlapping, all before the central directory, each name listed once.
  */
-function locateMembers(source: ByteSource, records: CentralRecord[], directoryOffset: number, file?: string): Map<string, ZipEntry> {
-  const byOffset = records.map((record, index) => ({ record, index })).sort((a, b) => a.record.localOffset - b.record.localOffset);
-  const located = new Array<ZipEntry>(records.length);
-  byOffset.forEach(({ record, index }, rank) => {
-    const { name } = record;
-    const next = byOffset[rank + 1]?.record;
+function locateMembers(source: ByteSource, directory: Uint8Array, members: Member[], directoryOffset: number, file?: string): Map<string, ZipEntry> {
+  const order = Uint32Array.from(members.keys()).sort((a, b) => members[a].localOffset - members[b].localOffset);
+  for (let rank = 0; rank < order.length; rank++) {
+    const member = members[order[rank]];
+    const next = rank + 1 < order.length ? members[order[rank + 1]] : undefined;
     const limit = next?.localOffset ?? directoryOffset;
-    const dataOffset = localDataOffset(source, record, directoryOffset, file);
-    if (dataOffset + record.compressedSize > limit) {
+    const dataOffset = localDataOffset(source, directory, member, directoryOffset, file);
+    if (dataOffset + member.compressedSize > limit) {
       throw formatError(
         next === undefined
-          ? `truncated or corrupt zip: member ${name} needs ${record.compressedSize} bytes at offset ${dataOffset} but only ${Math.max(0, limit - dataOffset)} are there`
-          : `corrupt zip: member ${name} (${record.compressedSize} bytes at offset ${dataOffset}) overlaps member ${next.name} at offset ${next.localOffset}: overlapping members are refused (how zip bombs multiply their size)`,
+          ? `truncated or corrupt zip: member ${member.name} needs ${member.compressedSize} bytes at offset ${dataOffset} but only ${Math.max(0, limit - dataOffset)} are there`
+          : `corrupt zip: member ${member.name} (${member.compressedSize} bytes at offset ${dataOffset}) overlaps member ${next.name} at offset ${next.localOffset}: overlapping members are refused (how zip bombs multiply their size)`,
         file,
-        name,
+        member.name,
       );
     }
-    located[index] = {
-      name,
-      method: record.method,
-      compressedSize: record.compressedSize,
-      size: record.size,
-      crc32: record.crc32,
-      dataOffset,
-    };
-  });
-  return new Map(located.map((entry) => [entry.name, entry]));
+    member.dataOffset = dataOffset;
+  }
+  const entries = new Map<string, ZipEntry>();
+  for (const member of members) {
+    // Which of two same-named members is "the" member differs between tools: refuse the ambiguity.
+    if (entries.has(member.name)) throw formatError(`corrupt zip: member ${member.name} is listed twice in the central directory`, file, member.name);
+    entries.set(member.name, member);
+  }
+  return entries;
 }
 
 /** The offset where a member's data starts: after its local header, whose extra field may differ from the central one. */
-function localDataOffset(source: ByteSource, record: CentralRecord, directoryOffset: number, file?: string): number {
-  const { name, localOffset, nameBytes } = record;
-  if (localOffset + LOCAL_HEADER_SIZE + nameBytes.length > directoryOffset) {
+function localDataOffset(source: ByteSource, directory: Uint8Array, member: Member, directoryOffset: number, file?: string): number {
+  const { name, localOffset, nameAt, nameLength } = member;
+  if (localOffset + LOCAL_HEADER_SIZE + nameLength > directoryOffset) {
     throw formatError(`corrupt zip: the local header of member ${name} at offset ${localOffset} lies past the members' end (${directoryOffset})`, file, name);
   }
-  const header = source.read(localOffset, LOCAL_HEADER_SIZE + nameBytes.length);
+  const header = source.peek(localOffset, LOCAL_HEADER_SIZE + nameLength);
   const view = dataView(header);
   if (view.getUint32(0, true) !== LOCAL_HEADER) throw formatError(`corrupt zip: no local header for member ${name} at offset ${localOffset}`, file, name);
-  const localName = header.subarray(LOCAL_HEADER_SIZE);
-  if (view.getUint16(26, true) !== nameBytes.length || !localName.every((byte, i) => byte === nameBytes[i])) {
-    throw formatError(`corrupt zip: the name of member ${name} differs between the central directory and its local header`, file, name);
-  }
-  return localOffset + LOCAL_HEADER_SIZE + nameBytes.length + view.getUint16(28, true);
+  let sameName = view.getUint16(26, true) === nameLength;
+  for (let i = 0; sameName && i < nameLength; i++) sameName = header[LOCAL_HEADER_SIZE + i] === directory[nameAt + i];
+  if (!sameName) throw formatError(`corrupt zip: the name of member ${name} differs between the central directory and its local header`, file, name);
+  return localOffset + LOCAL_HEADER_SIZE + nameLength + view.getUint16(28, true);
 }
 
 function openSource(source: ByteSource, file?: string): ZipArchive {
   const { directoryOffset, directorySize } = readDirectoryLocation(source, file);
-  const records = readCentralDirectory(source.read(directoryOffset, directorySize), file);
-  return new ZipArchive(source, locateMembers(source, records, directoryOffset, file), file);
+  const directory = source.read(directoryOffset, directorySize);
+  const members = readCentralDirectory(directory, file);
+  return new ZipArchive(source, locateMembers(source, directory, members, directoryOffset, file), file);
 }
 
 /**
@@ -567,7 +605,7 @@ export function openZipFile(path: string): ZipArchive {
 /**
  * The decompressed bytes of one member, its CRC-32 checked. From {@link openZip}, stored members
  * are zero-copy views of the archive's bytes (their alignment is whatever the archive gives: check
- * `byteOffset`); from {@link openZipFile}, and for deflated members, a new buffer.
+ * `byteOffset`); from `openZipFile`, and for deflated members, a new buffer.
  *
  * @throws {FileFormatError} naming the file and member when it is missing, uses another method,
  * does not inflate, inflates past its declared size, has the wrong size or fails its CRC check.

@@ -316,3 +316,14 @@ test("openZipFile: a missing file or a folder is a FileFormatError naming it; a 
   archive.close();
   t.throws(() => readZipEntry(archive, "a"), { instanceOf: FileFormatError, message: /closed/ });
 });
+
+test("a name listed twice in the central directory is refused: tools disagree on which one is the member", (t) => {
+  const bytes = handMadeZipBytes([{ name: "a.npy", data: bytesOf("first") }, { name: "b.npy", data: bytesOf("second") }]);
+  const directory = bytes.readUInt32LE(bytes.length - 22 + 16);
+  const second = directory + 46 + "a.npy".length;
+  bytes.write("a", second + 46, "latin1"); // the central record of "b.npy" now says "a.npy"
+  bytes.write("a", bytes.indexOf("b.npy"), "latin1"); // and so does its local header
+  const error = t.throws(() => openZip(bytes, "d.zip"), { instanceOf: FileFormatError });
+  t.is(error.key, "a.npy");
+  t.regex(error.message, /member a\.npy is listed twice in the central directory/);
+});
