@@ -1,5 +1,5 @@
 import test from "ava";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { encodeNpy, parseNpy, readNpy, writeNpy } from "../../lib/io/npy.js";
@@ -319,4 +319,14 @@ test("writing an invalid array or a dtype numpy lacks: InputError, and no file",
 test("bad arguments: InputError", (t) => {
   t.throws(() => readNpy(42 as never), { instanceOf: InputError, message: /Expected a path or a Uint8Array for input but received 42/ });
   t.throws(() => readNpy(new Uint8Array(0), { halfPrecision: "half" as never }), { instanceOf: InputError, message: /options\.halfPrecision/ });
+});
+
+test("writeNpy into a missing folder or onto a folder: InputError naming the file", (t) => {
+  const dir = tempDir(t);
+  const array = ndarray(new Float32Array(2), [2]);
+  const missing = join(dir, "no", "depth.npy");
+  const error = t.throws(() => writeNpy(missing, array), { instanceOf: InputError, message: `Cannot write ${missing}: its folder does not exist` });
+  t.is(error.file, missing);
+  mkdirSync(join(dir, "depth.npy"));
+  t.throws(() => writeNpy(join(dir, "depth.npy"), array), { instanceOf: InputError, message: /depth\.npy: it is a folder$/ });
 });
