@@ -4,8 +4,12 @@
  * Reading covers format versions 1.0, 2.0 and 3.0; dtypes bool, (u)int8/16/32/64, float16/32/64 in
  * little-, big- or native-endian spelling; C and Fortran order (Fortran arrays are transposed to C
  * order). Little-endian C-order data is not copied when its offset suits the element type: the
- * array is a view of the bytes given (so it keeps them alive). float16 is decoded to a
- * `Float32Array` by default, dtype still `"float16"`; `{ halfPrecision: "raw" }` keeps the 16-bit patterns.
+ * array is a view of the bytes given (so it keeps them alive); at any other offset it is copied.
+ * float16 is decoded to a `Float32Array` by default, dtype still `"float16"`; `{ halfPrecision:
+ * "raw" }` keeps the 16-bit patterns.
+ *
+ * Headers are checked as `np.load` checks them (at most 10,000 characters, exactly the keys descr,
+ * fortran_order and shape, integer dimensions, at most 64 of them) and parsed without recursion.
  *
  * @example
  * ```ts
