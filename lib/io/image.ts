@@ -12,14 +12,16 @@
  * ```
  * @module
  */
+import { stat } from "node:fs/promises";
 import { extname } from "node:path";
-import type { Sharp } from "sharp";
+import type { Sharp, SharpOptions } from "sharp";
 import { BackendUnavailableError, FileFormatError, InputError } from "../errors.js";
 import { assertBoolean, assertIntegerInRange, assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
 import { expectArray, type NdArray } from "../ndarray/ndarray.js";
 import { withAtomicFile } from "./atomic.js";
+import { unreadableReason } from "./read_file.js";
 
-type SharpFactory = (input?: Uint8Array | string, options?: { raw: { width: number; height: number; channels: 1 | 3 } }) => Sharp;
+type SharpFactory = (input?: Uint8Array | string, options?: SharpOptions) => Sharp;
 
 let sharpModule: Promise<SharpFactory> | undefined;
 
@@ -82,15 +84,45 @@ export async function readImage(input: string | Uint8Array, options?: ReadImageO
   const orientation = options?.orientation ?? "apply";
   assertOneOf("options.orientation", orientation, ORIENTATIONS);
   const file = typeof input === "string" ? input : undefined;
+  const what = file ?? "image bytes";
   const sharp = await loadSharp();
+  const limit = pixelLimit(typeof input === "string" ? await fileSize(input) : input.byteLength);
   try {
-    const image = sharp(input);
+    const image = sharp(input, { limitInputPixels: limit });
     if (orientation === "apply") image.autoOrient();
     const { data, info } = await image.removeAlpha().toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), shape: [info.height, info.width, info.channels], dtype: "uint8" };
   } catch (error) {
-    const what = file ?? "image bytes";
-    throw new FileFormatError(`${what}: cannot read the image: ${(error as Error).message}`, { file, cause: error });
+    const message = /pixel limit/.test((error as Error).message)
+      ? `it declares more than ${limit} pixels, more than its size can hold (the limit is what a file of that size can decode to, at deflate's best ratio)`
+      : (error as Error).message;
+    throw new FileFormatError(`${what}: cannot read the image: ${message}`, { file, cause: error });
+  }
+}
+
+/** Decoded bytes a pixel may take while sharp works (8-bit RGBA). */
+const BYTES_PER_PIXEL = 4;
+/** Decoded memory any image may take, however small its file: 16 Mpixels, far beyond a video frame. */
+const BASE_DECODED_BYTES = 64 * 1024 * 1024;
+/** The best ratio deflate (PNG) reaches; JPEG's is below 100. */
+const MAX_COMPRESSION_RATIO = 1032;
+/** sharp's own default limit (0x3FFF squared), which stays the ceiling. */
+const SHARP_PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/**
+ * The most pixels a file of this size may declare: what it could honestly decode to, plus 64 MiB
+ * for any image. A damaged or hostile header claiming 16000 x 16000 pixels in 200 bytes is refused
+ * before libvips allocates a gigabyte for it.
+ */
+function pixelLimit(fileBytes: number): number {
+  return Math.min(SHARP_PIXEL_LIMIT, Math.floor((BASE_DECODED_BYTES + MAX_COMPRESSION_RATIO * fileBytes) / BYTES_PER_PIXEL));
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    throw new FileFormatError(`${path}: cannot read the image: ${unreadableReason(error)}`, { file: path, cause: error });
   }
 }
 
