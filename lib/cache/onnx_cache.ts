@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import { fsyncFolder, removeStaleTemporaries, temporaryPathFor } from "../io/atomic.js";
+import { removeStaleTemporaries, syncFolder, temporaryPathFor } from "../io/atomic.js";
 import { withLock } from "../io/lock.js";
 import type { ProgressCallback } from "../progress.js";
 import { fileSha256 } from "./file_stamps.js";
@@ -178,9 +178,9 @@ async function build(dir: string, key: ConversionKey, convert: (onnxPath: string
     await convert(join(building, ONNX_FILE));
     const manifest: Manifest = { format: 1, key, files: await describeFiles(building) };
     await writeFile(join(building, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`, { flush: true });
-    await fsyncFolder(building);
+    syncFolder(building);
     await rename(building, dir);
-    await fsyncFolder(join(dir, ".."));
+    syncFolder(join(dir, ".."));
     return manifest;
   } catch (error) {
     await rm(building, { recursive: true, force: true });
@@ -209,7 +209,7 @@ export async function cachedConversion(
   return withLock(
     join(folder, `.${name}.endosynth-lock`),
     async () => {
-      removeStaleTemporaries(folder);
+      await removeStaleTemporaries(folder);
       // Whoever held the lock may have built the entry meanwhile.
       const again = await verifyEntry(cacheRoot, dir, key, onHash);
       if (typeof again !== "string") return cached(dir, again, false);

@@ -9,13 +9,45 @@
  * ("forbidden pickle global 'os.system'"), before anything could be called.
  *
  * Python values map to: None → `null`, bool → `boolean`, int → `number` (a `bigint` beyond 2^53),
- * float → `number`, str → `string`, bytes → `Uint8Array`, list and tuple → arrays, dict → `Map`; a
- * global used as a value (a storage type inside a persistent id) is the {@link PickleGlobal} the
- * resolver returned.
+ * float → {@link PyFloat} (so `4.0` never passes for the integer 4), str → `string`, bytes →
+ * `Uint8Array`, list and tuple → arrays, dict → `Map`; a global used as a value (a storage type
+ * inside a persistent id) is the {@link PickleGlobal} the resolver returned.
+ *
+ * Bounded: the parse is a loop over opcodes (no recursion), containers nest at most
+ * {@link MAX_NESTING} deep, integers take at most {@link MAX_LONG_BYTES} bytes, and what the pickle
+ * builds is charged against a memory budget (16 MiB plus 14 bytes per pickle byte, a sixth above
+ * what real state dicts build), so a hostile pickle of a few megabytes cannot build gigabytes of
+ * empty dicts.
  * @internal
  * @module
  */
 import { CheckpointError } from "../errors.js";
+
+/** A Python float, boxed so that it stays distinguishable from an int of the same value. */
+export class PyFloat {
+  constructor(
+    /** The float's value. */
+    readonly value: number,
+  ) {}
+}
+
+/** Deepest container nesting accepted: a state dict nests 3 or 4 deep. */
+export const MAX_NESTING = 100;
+/** Longest LONG1/LONG4 integer accepted, in bytes (far past any real one; V8's BigInt stops at 128 MiB). */
+export const MAX_LONG_BYTES = 256 * 1024;
+/** Memory every pickle may build regardless of its size, in bytes. */
+const BASE_BUDGET = 16 * 1024 * 1024;
+/**
+ * Bytes each pickle byte may build on top of that: real state dicts build about 12 (the tiny
+ * fixtures' pickles: 11.8, 12.3, 11.6), so a hostile pickle builds at most a sixth more than an
+ * honest one of its size, plus 16 MiB.
+ */
+const BUDGET_PER_BYTE = 14;
+/**
+ * What the unpickler builds, in bytes of V8 heap as measured on Node 20 (an empty Map 193, an
+ * empty array 40, plus ~35 for the entry recording its depth; a boxed float 57), rounded up.
+ */
+const COST = { slot: 8, array: 80, map: 240, entry: 32, float: 64, string: 24, bytes: 64 } as const;
 
 /**
  * A Python global the caller allows: what calling it (REDUCE, NEWOBJ) builds, and optionally how
@@ -108,12 +140,17 @@ class Unpickler {
   private readonly resolved = new Set<PickleGlobal>();
   /** Which global built each object, so BUILD can ask that global to set its state. */
   private readonly builtBy = new WeakMap<object, PickleGlobal>();
+  /** How deep each list, tuple and dict nests (1 for one holding no container). */
+  private readonly depths = new WeakMap<object, number>();
+  /** Estimated bytes this pickle may still build. */
+  private budget: number;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly options: UnpickleOptions,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.budget = BASE_BUDGET + BUDGET_PER_BYTE * bytes.byteLength;
   }
 
   run(): unknown {
@@ -137,7 +174,7 @@ class Unpickler {
         return;
       }
       case OP.FRAME: this.readLength(8); return; // framing only helps streaming readers
-      case OP.MARK: this.marks.push(this.stack.length); return;
+      case OP.MARK: this.charge(COST.slot); this.marks.push(this.stack.length); return;
       case OP.POP: this.pop(); return;
       case OP.POP_MARK: this.popMark(); return;
       case OP.DUP: this.push(this.top()); return;
@@ -149,32 +186,32 @@ class Unpickler {
       case OP.BININT2: this.push(this.view.getUint16(this.advance(2), true)); return;
       case OP.LONG1: this.push(this.readLong(this.readUint8())); return;
       case OP.LONG4: this.push(this.readLong(this.view.getInt32(this.advance(4), true))); return;
-      case OP.BINFLOAT: this.push(this.view.getFloat64(this.advance(8), false)); return;
-      case OP.BINUNICODE: this.push(utf8.decode(this.readBytes(this.readLength(4)))); return;
-      case OP.SHORT_BINUNICODE: this.push(utf8.decode(this.readBytes(this.readUint8()))); return;
-      case OP.BINUNICODE8: this.push(utf8.decode(this.readBytes(this.readLength(8)))); return;
-      case OP.BINBYTES: this.push(this.readBytes(this.readLength(4)).slice()); return;
-      case OP.SHORT_BINBYTES: this.push(this.readBytes(this.readUint8()).slice()); return;
-      case OP.BINBYTES8: this.push(this.readBytes(this.readLength(8)).slice()); return;
+      case OP.BINFLOAT: this.charge(COST.float); this.push(new PyFloat(this.view.getFloat64(this.advance(8), false))); return;
+      case OP.BINUNICODE: this.push(this.decodeText(utf8, this.readLength(4))); return;
+      case OP.SHORT_BINUNICODE: this.push(this.decodeText(utf8, this.readUint8())); return;
+      case OP.BINUNICODE8: this.push(this.decodeText(utf8, this.readLength(8))); return;
+      case OP.BINBYTES: this.push(this.copyBytes(this.readLength(4))); return;
+      case OP.SHORT_BINBYTES: this.push(this.copyBytes(this.readUint8())); return;
+      case OP.BINBYTES8: this.push(this.copyBytes(this.readLength(8))); return;
       // Python 2 `str`, as in checkpoints pickled by Python 2: read as text, like torch's latin1 loads.
-      case OP.BINSTRING: this.push(latin1.decode(this.readBytes(this.readLength(4)))); return;
-      case OP.SHORT_BINSTRING: this.push(latin1.decode(this.readBytes(this.readUint8()))); return;
-      case OP.EMPTY_TUPLE: this.push([]); return;
-      case OP.TUPLE: this.push(this.popMark()); return;
-      case OP.TUPLE1: this.push(this.popN(1)); return;
-      case OP.TUPLE2: this.push(this.popN(2)); return;
-      case OP.TUPLE3: this.push(this.popN(3)); return;
-      case OP.EMPTY_LIST: this.push([]); return;
-      case OP.LIST: this.push(this.popMark()); return;
-      case OP.APPEND: { const item = this.pop(); this.list(this.top()).push(item); return; }
-      case OP.APPENDS: { const items = this.popMark(); const list = this.list(this.top()); for (const item of items) list.push(item); return; }
-      case OP.EMPTY_DICT: this.push(new Map()); return;
-      case OP.DICT: this.push(this.setItems(new Map(), this.popMark())); return;
-      case OP.SETITEM: { const [key, value] = this.popN(2); this.dict(this.top()).set(key, value); return; }
-      case OP.SETITEMS: { const items = this.popMark(); this.setItems(this.dict(this.top()), items); return; }
-      case OP.BINPUT: this.memo.set(this.readUint8(), this.top()); return;
-      case OP.LONG_BINPUT: this.memo.set(this.readLength(4), this.top()); return;
-      case OP.MEMOIZE: this.memo.set(this.memo.size, this.top()); return;
+      case OP.BINSTRING: this.push(this.decodeText(latin1, this.readLength(4))); return;
+      case OP.SHORT_BINSTRING: this.push(this.decodeText(latin1, this.readUint8())); return;
+      case OP.EMPTY_TUPLE: this.push(this.container([])); return;
+      case OP.TUPLE: this.push(this.container(this.popMark())); return;
+      case OP.TUPLE1: this.push(this.container(this.popN(1))); return;
+      case OP.TUPLE2: this.push(this.container(this.popN(2))); return;
+      case OP.TUPLE3: this.push(this.container(this.popN(3))); return;
+      case OP.EMPTY_LIST: this.push(this.container([])); return;
+      case OP.LIST: this.push(this.container(this.popMark())); return;
+      case OP.APPEND: { const item = this.pop(); this.add(this.list(this.top()), [item]); return; }
+      case OP.APPENDS: { const items = this.popMark(); this.add(this.list(this.top()), items); return; }
+      case OP.EMPTY_DICT: this.push(this.container(new Map())); return;
+      case OP.DICT: { const items = this.popMark(); this.push(this.add(this.container(new Map()), items)); return; }
+      case OP.SETITEM: { const items = this.popN(2); this.add(this.dict(this.top()), items); return; }
+      case OP.SETITEMS: { const items = this.popMark(); this.add(this.dict(this.top()), items); return; }
+      case OP.BINPUT: this.remember(this.readUint8()); return;
+      case OP.LONG_BINPUT: this.remember(this.readLength(4)); return;
+      case OP.MEMOIZE: this.remember(this.memo.size); return;
       case OP.BINGET: this.push(this.recall(this.readUint8())); return;
       case OP.LONG_BINGET: this.push(this.recall(this.readLength(4))); return;
       case OP.GLOBAL: { const module = this.readLine(); this.push(this.resolve(module, this.readLine())); return; }
@@ -204,6 +241,7 @@ class Unpickler {
     const global = callable as PickleGlobal;
     if (!Array.isArray(args)) throw this.fail(`the arguments of ${global.name} are not a tuple`);
     const result = this.guard(global.name, () => global.call(args));
+    this.charge(COST.map);
     if (typeof result === "object" && result !== null) this.builtBy.set(result, global);
     return result;
   }
@@ -230,10 +268,60 @@ class Unpickler {
     }
   }
 
-  private setItems(dict: Map<unknown, unknown>, items: unknown[]): Map<unknown, unknown> {
-    if (items.length % 2 !== 0) throw this.fail("SETITEMS with an odd number of items");
-    for (let i = 0; i < items.length; i += 2) dict.set(items[i], items[i + 1]);
-    return dict;
+  /** Charges what a new container costs, and records its nesting depth from what it holds. */
+  private container<T extends unknown[] | Map<unknown, unknown>>(value: T): T {
+    this.charge(value instanceof Map ? COST.map : COST.array);
+    this.depths.set(value, 1);
+    if (Array.isArray(value)) this.add(value, value.splice(0));
+    return value;
+  }
+
+  /**
+   * Adds items to a list or tuple (in order) or key/value pairs to a dict, charging their slots
+   * and keeping the container's depth (one more than its deepest item) within {@link MAX_NESTING}.
+   */
+  private add<T extends unknown[] | Map<unknown, unknown>>(target: T, items: unknown[]): T {
+    let depth = this.depths.get(target) ?? 1;
+    for (const item of items) {
+      const inner = typeof item === "object" && item !== null ? this.depths.get(item) : undefined;
+      if (inner !== undefined && inner + 1 > depth) depth = inner + 1;
+    }
+    if (depth > MAX_NESTING) throw this.fail(`containers nested more than ${MAX_NESTING} deep`);
+    this.depths.set(target, depth);
+    if (target instanceof Map) {
+      if (items.length % 2 !== 0) throw this.fail("SETITEMS with an odd number of items");
+      this.charge((items.length / 2) * COST.entry);
+      for (let i = 0; i < items.length; i += 2) target.set(items[i], items[i + 1]);
+    } else {
+      this.charge(items.length * COST.slot);
+      for (const item of items) target.push(item);
+    }
+    return target;
+  }
+
+  private remember(index: number): void {
+    this.charge(COST.entry);
+    this.memo.set(index, this.top());
+  }
+
+  private decodeText(decoder: typeof utf8, length: number): string {
+    const bytes = this.readBytes(length);
+    this.charge(COST.string + 2 * length);
+    return decoder.decode(bytes);
+  }
+
+  private copyBytes(length: number): Uint8Array {
+    const bytes = this.readBytes(length);
+    this.charge(COST.bytes + length);
+    return bytes.slice();
+  }
+
+  /** Spends estimated memory; a pickle that builds far more than its size suggests is refused. */
+  private charge(bytes: number): void {
+    this.budget -= bytes;
+    if (this.budget < 0) {
+      throw this.fail(`it builds more than ${BASE_BUDGET + BUDGET_PER_BYTE * this.bytes.byteLength} bytes of objects, far more than a pickle of ${this.bytes.byteLength} bytes holds honestly`);
+    }
   }
 
   private list(value: unknown): unknown[] {
@@ -257,6 +345,7 @@ class Unpickler {
   }
 
   private push(value: unknown): void {
+    this.charge(COST.slot);
     this.stack.push(value);
   }
 
@@ -293,7 +382,7 @@ class Unpickler {
     return this.bytes[this.advance(1)];
   }
 
-  /** An unsigned length of 4 or 8 bytes; never more than what is left of the pickle. */
+  /** An unsigned length of 4 or 8 bytes (checked against what is left of the pickle when used). */
   private readLength(width: 4 | 8): number {
     const start = this.advance(width);
     return width === 4 ? this.view.getUint32(start, true) : Number(this.view.getBigUint64(start, true));
@@ -315,7 +404,9 @@ class Unpickler {
   /** A little-endian two's complement integer of `count` bytes (LONG1, LONG4). */
   private readLong(count: number): number | bigint {
     if (count < 0) throw this.fail("a negative LONG4 length");
+    if (count > MAX_LONG_BYTES) throw this.fail(`an integer of ${count} bytes, more than the ${MAX_LONG_BYTES} accepted`);
     if (count === 0) return 0;
+    this.charge(count);
     const digits = this.readBytes(count);
     // via hex text: linear in the length, where shifting a BigInt byte by byte would be quadratic
     let value = BigInt(`0x${Buffer.from(digits).reverse().toString("hex")}`);

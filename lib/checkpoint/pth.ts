@@ -11,9 +11,9 @@
  * @module
  */
 import { CheckpointError, FileFormatError } from "../errors.js";
-import { openZip, readZipEntry, type ZipArchive } from "../io/zip.js";
+import { openZip, readZipEntry, type ZipArchive } from "../io/zip_reader.js";
 import { ITEM_SIZE, type DType, type HalfPrecision } from "../ndarray/ndarray.js";
-import { unpickle, type PickleGlobal } from "./pickle.js";
+import { PyFloat, unpickle, type PickleGlobal } from "./pickle.js";
 import { layoutByteEnd, tensorFromStorage, type TensorData, type TensorLayout } from "./tensor_data.js";
 
 /** Byte order of a checkpoint's storages. */
@@ -23,29 +23,32 @@ export type ByteOrder = "little" | "big";
 export interface TorchStorage {
   /** Its name under `<stem>/data/`. */
   readonly key: string;
-  /** Element type, from the storage class (`torch.FloatStorage` → float32). */
+  /** Element type, from the storage class (`torch.FloatStorage` → float32; `torch.UntypedStorage` → uint8). */
   readonly dtype: DType;
   /** Number of elements it holds. */
   readonly numel: number;
 }
 
-/** A tensor as `torch._utils._rebuild_tensor_v2` describes it: a strided view of a storage. */
+/**
+ * A tensor as `torch._utils._rebuild_tensor_v2` (or `_v3`) describes it: a strided view of a
+ * storage. One that cannot be read (an unsupported dtype, a size that is not integers, a negative
+ * stride) carries the reason in {@link TorchTensor.problem}, reported with its key when it is read.
+ */
 export class TorchTensor implements TensorLayout {
   constructor(
     /** The storage it views (several tensors may view the same one). */
     readonly storage: TorchStorage,
-    /** Index of its first element in the storage. */
+    /** Element type (the storage's, or for `_rebuild_tensor_v3` the one given). */
+    readonly dtype: DType,
+    /** Index of its first element in the storage, in elements of `dtype`. */
     readonly offset: number,
     /** Its dimensions. */
     readonly shape: readonly number[],
-    /** Its strides, in elements. */
+    /** Its strides, in elements of `dtype`. */
     readonly stride: readonly number[],
+    /** Why it cannot be read, if it cannot. */
+    readonly problem?: string,
   ) {}
-
-  /** Element type (the storage's). */
-  get dtype(): DType {
-    return this.storage.dtype;
-  }
 }
 
 /** An opened checkpoint: its archive, where its records are, and its unpickled object. */
@@ -69,15 +72,34 @@ export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   ByteStorage: "uint8", BoolStorage: "bool",
 };
 
-/** A storage class: only ever a marker inside a persistent id, never called. */
-class StorageType implements PickleGlobal {
+/** Storage classes torch can save whose element type this package does not read, with torch's dtype name. */
+const UNSUPPORTED_STORAGES: Readonly<Record<string, string>> = {
+  ComplexFloatStorage: "complex64", ComplexDoubleStorage: "complex128", QInt8Storage: "qint8", QUInt8Storage: "quint8",
+  QInt32Storage: "qint32", QUInt4x2Storage: "quint4x2", QUInt2x4Storage: "quint2x4",
+};
+
+/** The dtypes `_rebuild_tensor_v3` names (torch >= 2.1 saves uint16/32/64 that way), by torch's names and aliases. */
+const TORCH_DTYPES: Readonly<Record<string, DType>> = {
+  float32: "float32", float: "float32", float64: "float64", double: "float64", float16: "float16", half: "float16",
+  bfloat16: "bfloat16", int8: "int8", uint8: "uint8", int16: "int16", short: "int16", int32: "int32", int: "int32",
+  int64: "int64", long: "int64", bool: "bool", uint16: "uint16", uint32: "uint32", uint64: "uint64",
+};
+
+/** torch dtypes this package does not read (complex, float8, quantized, bit and sub-byte types). */
+const UNSUPPORTED_TORCH_DTYPE = /^(complex\d*|c(float|double|half)|float8_\w+|float4_\w+|q(u?int\w+)|bits\w+|u?int[1-7])$/;
+
+const SUPPORTED = `supported: ${[...new Set(Object.values(STORAGE_DTYPES))].join(", ")}, uint16, uint32, uint64`;
+
+/** A storage class or a dtype: only ever a marker inside a persistent id or an argument, never called. */
+class TypeMarker implements PickleGlobal {
   constructor(
     readonly name: string,
-    readonly dtype: DType,
+    /** The element type, or for one this package does not read, torch's name of it. */
+    readonly dtype: DType | { unsupported: string },
   ) {}
 
   call(): never {
-    throw new TypeError(`${this.name} is only accepted inside a storage's persistent id`);
+    throw new TypeError(`${this.name} is only accepted inside a storage's persistent id or as a tensor's dtype`);
   }
 }
 
@@ -95,17 +117,65 @@ const ORDERED_DICT: PickleGlobal = {
   setState() {},
 };
 
-const REBUILD_TENSOR: PickleGlobal = {
+/** Python's spelling of a pickled value, for messages: `(4.0, 3)`. */
+function spell(value: unknown): string {
+  if (value instanceof PyFloat) return Number.isInteger(value.value) ? value.value.toFixed(1) : String(value.value);
+  if (Array.isArray(value)) return `(${value.map(spell).join(", ")}${value.length === 1 ? "," : ""})`;
+  return String(value);
+}
+
+/** Why `value` is not a tuple of non-negative integers (size, stride), or undefined when it is. */
+function indexListProblem(value: unknown, what: string): string | undefined {
+  if (!Array.isArray(value)) return `its ${what} ${spell(value)} is not a tuple`;
+  for (const item of value) {
+    if (item instanceof PyFloat) return `its ${what} ${spell(value)} holds the float ${spell(item)} where an integer belongs`;
+    if (typeof item === "bigint" || (typeof item === "number" && !Number.isSafeInteger(item))) return `its ${what} ${spell(value)} holds ${spell(item)}, too large`;
+    if (typeof item !== "number") return `its ${what} ${spell(value)} holds ${spell(item)}, not an integer`;
+    if (item < 0) {
+      return what === "stride"
+        ? `its stride ${spell(value)} has a negative step, which torch never saves (flip() copies)`
+        : `its ${what} ${spell(value)} has a negative dimension`;
+    }
+  }
+  return undefined;
+}
+
+/** Why a tensor's offset, size and stride cannot describe it, or undefined when they can. */
+function layoutProblem(offset: unknown, shape: unknown, stride: unknown): string | undefined {
+  if (offset instanceof PyFloat) return `its storage offset is the float ${spell(offset)}`;
+  if (!isIndex(offset)) return `its storage offset ${spell(offset)} is not a non-negative integer`;
+  const problem = indexListProblem(shape, "size") ?? indexListProblem(stride, "stride");
+  if (problem) return problem;
+  if ((stride as number[]).length !== (shape as number[]).length) return `its stride ${spell(stride)} does not match its size ${spell(shape)}`;
+  return undefined;
+}
+
+/** The tensor `_rebuild_tensor_v2/v3` describes, carrying the reason it cannot be read if it cannot. */
+function rebuildTensor(stored: unknown, offset: unknown, shape: unknown, stride: unknown, dtype: DType | { unsupported: string }, typeName: string): TorchTensor {
+  if (!(stored instanceof StoredRef)) throw new TypeError("its first argument is not a storage");
+  const { storage } = stored;
+  const valid = (value: unknown): number[] => (Array.isArray(value) && value.every((item) => typeof item === "number") ? value : []);
+  const unsupported = typeof dtype === "object" ? `its dtype ${dtype.unsupported} (${typeName}) is not supported; ${SUPPORTED}` : undefined;
+  const problem = unsupported ?? layoutProblem(offset, shape, stride);
+  return new TorchTensor(storage, typeof dtype === "object" ? "uint8" : dtype, isIndex(offset) ? offset : 0, valid(shape), valid(stride), problem);
+}
+
+const REBUILD_TENSOR_V2: PickleGlobal = {
   name: "torch._utils._rebuild_tensor_v2",
   call(args) {
-    const [storage, offset, shape, stride] = args;
-    if (!(storage instanceof StoredRef)) throw new TypeError("its first argument is not a storage");
-    if (!isIndex(offset)) throw new TypeError(`storage offset ${String(offset)} is not a non-negative integer`);
-    if (!isIndexList(shape)) throw new TypeError(`size ${String(shape)} is not a tuple of non-negative integers`);
-    if (!isIndexList(stride) || stride.length !== shape.length) {
-      throw new TypeError(`stride ${String(stride)} does not match size (${shape.join(", ")})`);
-    }
-    return new TorchTensor(storage.storage, offset, shape, stride);
+    const [stored, offset, shape, stride] = args;
+    if (!(stored instanceof StoredRef)) throw new TypeError("its first argument is not a storage");
+    return rebuildTensor(stored, offset, shape, stride, stored.type.dtype, stored.type.name);
+  },
+};
+
+/** `_rebuild_tensor_v3(untyped storage, offset, size, stride, requires_grad, hooks, dtype[, metadata])`. */
+const REBUILD_TENSOR_V3: PickleGlobal = {
+  name: "torch._utils._rebuild_tensor_v3",
+  call(args) {
+    const [stored, offset, shape, stride, , , dtype] = args;
+    if (!(dtype instanceof TypeMarker) || dtype.name === UNTYPED_STORAGE) throw new TypeError("its seventh argument is not a torch dtype");
+    return rebuildTensor(stored, offset, shape, stride, dtype.dtype, dtype.name);
   },
 };
 
@@ -120,25 +190,40 @@ function rebuildParameter(name: string): PickleGlobal {
   };
 }
 
+const UNTYPED_STORAGE = "torch.UntypedStorage";
+
 const TORCH_GLOBALS: ReadonlyMap<string, PickleGlobal> = new Map<string, PickleGlobal>([
   ["collections.OrderedDict", ORDERED_DICT],
-  ["torch._utils._rebuild_tensor_v2", REBUILD_TENSOR],
+  ["torch._utils._rebuild_tensor_v2", REBUILD_TENSOR_V2],
+  ["torch._utils._rebuild_tensor_v3", REBUILD_TENSOR_V3],
   ["torch._utils._rebuild_parameter", rebuildParameter("torch._utils._rebuild_parameter")],
   ["torch._utils._rebuild_parameter_with_state", rebuildParameter("torch._utils._rebuild_parameter_with_state")],
-  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, PickleGlobal] => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)]),
+  [UNTYPED_STORAGE, new TypeMarker(UNTYPED_STORAGE, "uint8")],
+  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, PickleGlobal] => [`torch.${name}`, new TypeMarker(`torch.${name}`, dtype)]),
+  ...Object.entries(UNSUPPORTED_STORAGES).map(([name, dtype]): [string, PickleGlobal] => [
+    `torch.${name}`,
+    new TypeMarker(`torch.${name}`, { unsupported: dtype }),
+  ]),
+  ...Object.entries(TORCH_DTYPES).map(([name, dtype]): [string, PickleGlobal] => [`torch.${name}`, new TypeMarker(`torch.${name}`, dtype)]),
 ]);
+
+/** The globals a checkpoint may use: the table above, and the dtypes this package cannot read (as markers, refused per tensor). */
+function resolveGlobal(module: string, name: string): PickleGlobal | undefined {
+  const known = TORCH_GLOBALS.get(`${module}.${name}`);
+  if (known !== undefined || module !== "torch" || !UNSUPPORTED_TORCH_DTYPE.test(name)) return known;
+  return new TypeMarker(`torch.${name}`, { unsupported: name });
+}
 
 /** What a persistent id loads to; a class of our own so no other pickled value can pass for it. */
 class StoredRef {
-  constructor(readonly storage: TorchStorage) {}
+  constructor(
+    readonly storage: TorchStorage,
+    readonly type: TypeMarker,
+  ) {}
 }
 
 function isIndex(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function isIndexList(value: unknown): value is number[] {
-  return Array.isArray(value) && value.every(isIndex);
 }
 
 /** `('storage', torch.FloatStorage, '0', 'cpu', 128)` → the storage it names. */
@@ -147,10 +232,14 @@ function loadStorage(pid: unknown): StoredRef {
     throw new TypeError("only ('storage', type, key, location, numel) persistent ids are accepted");
   }
   const [, type, key, , numel] = pid;
-  if (!(type instanceof StorageType)) throw new TypeError("the storage type is not a torch.*Storage class");
-  if (typeof key !== "string" || !isIndex(numel)) throw new TypeError(`malformed storage id (${String(key)}, ${String(numel)})`);
-  return new StoredRef({ key, dtype: type.dtype, numel });
+  if (!(type instanceof TypeMarker) || !(type.name.endsWith("Storage"))) throw new TypeError("the storage type is not a torch.*Storage class");
+  if (typeof key !== "string" || !isIndex(numel)) throw new TypeError(`malformed storage id (${String(key)}, ${spell(numel)})`);
+  // An unsupported storage keeps its bytes' count: the tensor using it is refused by name when read.
+  return new StoredRef({ key, dtype: typeof type.dtype === "object" ? "uint8" : type.dtype, numel }, type);
 }
+
+/** The largest `data.pkl` accepted: a state dict of 100,000 tensors pickles to about 20 MB. */
+const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 const ZIP_MAGIC = [0x50, 0x4b]; // "PK": a local header (03 04) or an empty archive's end record (05 06)
 
@@ -186,11 +275,15 @@ export function openPth(bytes: Uint8Array, file?: string): PthArchive {
   const entry = pickles[0];
   const prefix = entry.slice(0, entry.length - "data.pkl".length);
   const byteOrder = readByteOrder(zip, prefix, file);
+  const pickleSize = zip.entries.get(entry)!.size;
+  if (pickleSize > MAX_PICKLE_BYTES) {
+    throw new CheckpointError(`${where}: ${entry} is ${pickleSize} bytes, more than the ${MAX_PICKLE_BYTES} a state dict's pickle could need`, { file, key: entry });
+  }
   const pickle = withCheckpointErrors(file, entry, () => readZipEntry(zip, entry));
   const root = unpickle(pickle, {
     file,
     entry,
-    resolveGlobal: (module, name) => TORCH_GLOBALS.get(`${module}.${name}`),
+    resolveGlobal,
     persistentLoad: loadStorage,
   });
   return { file, zip, prefix, byteOrder, root };
@@ -215,6 +308,7 @@ function readByteOrder(zip: ZipArchive, prefix: string, file: string | undefined
 export function readTorchTensor(archive: PthArchive, tensor: TorchTensor, key: string, halfPrecision: HalfPrecision): TensorData {
   const { file, zip, prefix } = archive;
   const fail = (message: string) => new CheckpointError(`${file ?? "checkpoint"}: tensor '${key}': ${message}`, { file, key });
+  if (tensor.problem !== undefined) throw fail(tensor.problem);
   const entry = `${prefix}data/${tensor.storage.key}`;
   if (!zip.entries.has(entry)) throw fail(`its storage ${entry} is missing from the archive`);
   const storage = withCheckpointErrors(file, key, () => readZipEntry(zip, entry));
@@ -227,7 +321,7 @@ export function readTorchTensor(archive: PthArchive, tensor: TorchTensor, key: s
   if (end > declared) {
     throw fail(
       `its storage ${entry} is too small for it: shape (${tensor.shape.join(", ")}), stride (${tensor.stride.join(", ")}) ` +
-        `and offset ${tensor.offset} reach element ${end / ITEM_SIZE[dtype]} but the storage has ${numel}`,
+        `and offset ${tensor.offset} reach element ${end / ITEM_SIZE[tensor.dtype]} but the storage has ${Math.floor(declared / ITEM_SIZE[tensor.dtype])}`,
     );
   }
   return tensorFromStorage(storage, tensor, { bigEndian: archive.byteOrder === "big", halfPrecision });

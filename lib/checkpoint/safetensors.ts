@@ -2,6 +2,11 @@
  * Reader of `.safetensors` files: an 8-byte little-endian header length, a JSON header mapping each
  * tensor name to `{ dtype, shape, data_offsets: [begin, end] }` (offsets into the bytes after the
  * header) plus an optional `__metadata__` of strings, then the little-endian, C-order tensor data.
+ *
+ * Checked as the reference implementation checks it: a header of at most 100 MB, integers only
+ * where numbers belong (a `4.0` in a shape is refused, not read as 4), and tensors that tile the
+ * data section exactly (no gaps, no overlaps: overlapping tensors would let a small file decode to
+ * many times its size).
  * @internal
  * @module
  */
@@ -28,6 +33,8 @@ const DTYPES: Readonly<Record<string, DType>> = {
 
 const HEADER_LENGTH_BYTES = 8;
 const OPENING_BRACE = 0x7b;
+/** The reference implementation's MAX_HEADER_SIZE. */
+const MAX_HEADER_BYTES = 100_000_000;
 
 /** Whether `bytes` starts like a safetensors file (a plausible header length, then `{`). */
 export function isSafetensors(bytes: Uint8Array): boolean {
@@ -46,17 +53,19 @@ export function readSafetensors(bytes: Uint8Array, file: string | undefined, hal
     new CheckpointError(`${file ?? "safetensors data"}: ${key === undefined ? "" : `tensor '${key}': `}${message}`, { file, key });
   if (!isSafetensors(bytes)) throw fail("not a safetensors file (no header length followed by a JSON header)");
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (headerLength > MAX_HEADER_BYTES) throw fail(`its header claims ${headerLength} bytes, more than the ${MAX_HEADER_BYTES} the format allows`);
   const header = parseHeader(bytes.subarray(HEADER_LENGTH_BYTES, HEADER_LENGTH_BYTES + headerLength), fail);
   const data = bytes.subarray(HEADER_LENGTH_BYTES + headerLength);
-  const tensors = new Map<string, NdArray>();
   let metadata: Record<string, string> = {};
-  let copiedTensors = 0;
+  const entries: [string, Entry][] = [];
   for (const [key, entry] of Object.entries(header)) {
-    if (key === "__metadata__") {
-      metadata = parseMetadata(entry, fail);
-      continue;
-    }
-    const { dtype, shape, begin, end } = parseEntry(entry, data.byteLength, (message) => fail(message, key));
+    if (key === "__metadata__") metadata = parseMetadata(entry, fail);
+    else entries.push([key, parseEntry(entry, data.byteLength, (message) => fail(message, key))]);
+  }
+  checkTiling(entries, data.byteLength, fail);
+  const tensors = new Map<string, NdArray>();
+  let copiedTensors = 0;
+  for (const [key, { dtype, shape, begin, end }] of entries) {
     const tensor = tensorFromStorage(
       data.subarray(begin, end),
       { dtype, shape, stride: contiguousStrides(shape), offset: 0 },
@@ -68,15 +77,26 @@ export function readSafetensors(bytes: Uint8Array, file: string | undefined, hal
   return { tensors, metadata, copiedTensors };
 }
 
-type Fail = (message: string) => CheckpointError;
+type Fail = (message: string, key?: string) => CheckpointError;
+
+interface Entry {
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
 function parseHeader(json: Uint8Array, fail: Fail): Record<string, unknown> {
+  let text: string;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(json));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(json);
+    header = JSON.parse(text);
   } catch (error) {
     throw fail(`the JSON header is not valid JSON (${(error as Error).message})`);
   }
+  const fraction = firstNonInteger(text);
+  if (fraction !== undefined) throw fail(`the JSON header holds the number ${fraction} where only non-negative integers belong (shapes, data_offsets)`);
   if (typeof header !== "object" || header === null || Array.isArray(header)) throw fail("the JSON header is not an object");
   return header as Record<string, unknown>;
 }
@@ -91,7 +111,43 @@ function parseMetadata(entry: unknown, fail: Fail): Record<string, string> {
   return metadata;
 }
 
-function parseEntry(entry: unknown, dataLength: number, fail: Fail): { dtype: DType; shape: number[]; begin: number; end: number } {
+/**
+ * The first number in a JSON text written other than as a plain non-negative integer (`4.0`,
+ * `1e3`, `-1`), if any: JSON.parse would turn `4.0` into 4, so the check reads the text itself.
+ */
+function firstNonInteger(text: string): string | undefined {
+  for (let at = 0; at < text.length; at++) {
+    const char = text[at];
+    if (char === '"') {
+      for (at++; at < text.length && text[at] !== '"'; at++) if (text[at] === "\\") at++;
+    } else if (char === "-" || (char >= "0" && char <= "9")) {
+      const token = /^-?[0-9.eE+-]+/.exec(text.slice(at, at + 400))![0];
+      if (!/^\d+$/.test(token)) return token;
+      at += token.length - 1;
+    }
+  }
+  return undefined;
+}
+
+/** Tensors must cover the data section exactly, one after the other, as the reference implementation requires. */
+function checkTiling(entries: readonly [string, Entry][], dataLength: number, fail: Fail): void {
+  const ordered = [...entries].sort(([, a], [, b]) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  for (const [key, { begin, end }] of ordered) {
+    if (begin !== expected) {
+      throw fail(
+        begin < expected
+          ? `data_offsets [${begin}, ${end}] overlap the tensor before it (which ends at ${expected})`
+          : `data_offsets [${begin}, ${end}] leave a gap after byte ${expected}`,
+        key,
+      );
+    }
+    expected = end;
+  }
+  if (expected !== dataLength) throw fail(`the tensors cover ${expected} bytes of data but ${dataLength} follow the header`);
+}
+
+function parseEntry(entry: unknown, dataLength: number, fail: (message: string) => CheckpointError): Entry {
   if (typeof entry !== "object" || entry === null) throw fail("its header entry is not an object");
   const { dtype: name, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   const dtype = typeof name === "string" ? DTYPES[name] : undefined;

@@ -17,10 +17,12 @@ import { open } from "node:fs/promises";
 import { constants as bufferConstants } from "node:buffer";
 import { CheckpointError } from "../errors.js";
 import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
-import { DTYPES, HALF_PRECISIONS, size, type DType, type HalfPrecision, type NdArray } from "../ndarray/ndarray.js";
+import { DTYPES, HALF_PRECISIONS, ITEM_SIZE, size, type DType, type HalfPrecision, type NdArray } from "../ndarray/ndarray.js";
 import { unreadableReason } from "../io/read_file.js";
+import { PyFloat } from "./pickle.js";
 import { isLegacyTorch, isZip, openPth, readTorchTensor, TorchTensor, type ByteOrder } from "./pth.js";
 import { isSafetensors, readSafetensors } from "./safetensors.js";
+import { isContiguous } from "./tensor_data.js";
 
 /** A model's weights by parameter name, in the checkpoint's order. */
 export type StateDict = Map<string, NdArray>;
@@ -29,7 +31,7 @@ export type StateDict = Map<string, NdArray>;
 export type CheckpointFormat = "pytorch" | "safetensors";
 
 /** The keys under which training scripts commonly nest the state dict, in the order they are tried. */
-export const STATE_DICT_WRAPPERS = ["state_dict", "model"] as const;
+export const STATE_DICT_WRAPPERS = ["state_dict", "model_state_dict", "model"] as const;
 
 /** One of {@link STATE_DICT_WRAPPERS}. */
 export type StateDictWrapper = (typeof STATE_DICT_WRAPPERS)[number];
@@ -44,6 +46,21 @@ export interface ReadStateDictOptions {
    * `"raw"` as their 16-bit patterns in a `Uint16Array` (the dtype stays float16/bfloat16).
    */
   halfPrecision?: HalfPrecision;
+  /**
+   * The key of the checkpoint's top-level dict that holds the state dict, for a wrapper under a
+   * name of its own (`{ "net": state_dict, "epoch": 3 }` → `"net"`). Without it, the state dict
+   * is the top-level dict or one under `state_dict`, `model_state_dict` or `model`; the error for
+   * another layout names the key to pass here.
+   */
+  stateDictKey?: string;
+}
+
+/** An entry of the checkpoint that is not a tensor of the state dict, and was left out. */
+export interface DroppedEntry {
+  /** Its key: a state-dict key, or a top-level key beside the wrapper (`"optimizer"`, `"epoch"`). */
+  readonly key: string;
+  /** What it holds, as Python would name it: `"an int"`, `"a bool"`, `"a dict"`, ... */
+  readonly type: string;
 }
 
 /** What was read and how, for callers that report or check it. */
@@ -52,8 +69,18 @@ export interface CheckpointInfo {
   readonly file?: string;
   /** The file's format. */
   readonly format: CheckpointFormat;
-  /** The key the state dict was found under, when the file holds e.g. `{ model: state_dict, ... }`. */
-  readonly wrapper?: StateDictWrapper;
+  /**
+   * The key the state dict was found under, when the file holds e.g. `{ model: state_dict, ... }`:
+   * `state_dict`, `model_state_dict`, `model` (dotted when nested: `"state_dict.model"`) or
+   * {@link ReadStateDictOptions.stateDictKey}.
+   */
+  readonly wrapper?: string;
+  /**
+   * What was left out because it is not a tensor: entries such as `height`, `width`, `use_stereo`
+   * that EndoDAC's trainer saves beside the weights (the official wrapper drops them too), and the
+   * top-level entries beside a wrapper (`optimizer`, `epoch`, ...). Empty for a plain state dict.
+   */
+  readonly dropped: readonly DroppedEntry[];
   /** The prefix removed from every key (`"module."`, when all keys had it), if any. */
   readonly strippedPrefix?: typeof DATA_PARALLEL_PREFIX;
   /** Byte order of the stored data (safetensors are always little-endian). */
@@ -86,7 +113,7 @@ export interface ReadStateDictFromBytesOptions extends ReadStateDictOptions {
   file?: string;
 }
 
-const OPTION_NAMES = ["halfPrecision"] as const;
+const OPTION_NAMES = ["halfPrecision", "stateDictKey"] as const;
 const READ_CHUNK_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -94,18 +121,27 @@ const READ_CHUNK_BYTES = 64 * 1024 * 1024;
  * in chunks that leave the event loop free; parsing is then synchronous and fast (only the pickle
  * is parsed; tensors are views into the file's bytes).
  *
- * Accepts a state dict saved directly, or nested under `state_dict` or `model` (see
- * {@link CheckpointInfo.wrapper}); a `module.` prefix on every key is removed. Only dicts, plain
- * values and tensors can be unpickled: a checkpoint that pickles other Python objects is refused.
+ * Accepts a state dict saved directly, or nested under `state_dict`, `model_state_dict` or `model`
+ * (see {@link CheckpointInfo.wrapper}) or {@link ReadStateDictOptions.stateDictKey}; a `module.`
+ * prefix on every key is removed; entries that are not tensors (EndoDAC's `height`, `width`,
+ * `use_stereo`; a training checkpoint's `epoch` and `optimizer`) are left out and listed in
+ * {@link CheckpointInfo.dropped}. Only dicts, plain values and tensors can be unpickled: a
+ * checkpoint that pickles other Python objects is refused.
+ *
+ * Bounded: the pickle's size, nesting and what it builds are limited, every storage's CRC-32 is
+ * checked, and tensors whose views would need far more memory than their storages hold (stride 0
+ * from `expand()`) are refused by name rather than materialised.
  * @throws {CheckpointError} when the file is missing, in the legacy pre-1.6 format, not a
- * checkpoint, truncated, or holds a forbidden pickle global or something other than tensors.
+ * checkpoint, truncated or corrupt, holds a forbidden pickle global, a tensor of an unsupported
+ * dtype or impossible layout, or no tensors (naming the key to pass as `stateDictKey` when they
+ * are under another).
  * @throws {InputError} for bad arguments.
  */
 export async function readStateDict(path: string, options?: ReadStateDictOptions): Promise<Checkpoint> {
   assertString("path", path);
-  const halfPrecision = checkOptions(options);
+  const settings = checkOptions(options);
   const bytes = await readWholeFile(path);
-  return parseCheckpoint(bytes, path, halfPrecision);
+  return parseCheckpoint(bytes, path, settings);
 }
 
 /**
@@ -113,17 +149,24 @@ export async function readStateDict(path: string, options?: ReadStateDictOptions
  * into `bytes`: keep it unmodified while they are in use.
  */
 export function readStateDictFromBytes(bytes: Uint8Array, options?: ReadStateDictFromBytesOptions): Checkpoint {
-  const halfPrecision = checkOptions(options, ["file"]);
+  const settings = checkOptions(options, ["file"]);
   if (options?.file !== undefined) assertString("options.file", options.file);
   if (!(bytes instanceof Uint8Array)) throw invalidParameter("bytes", "a Uint8Array", bytes);
-  return parseCheckpoint(bytes, options?.file, halfPrecision);
+  return parseCheckpoint(bytes, options?.file, settings);
 }
 
-function checkOptions(options: ReadStateDictOptions | undefined, extra: readonly string[] = []): HalfPrecision {
+/** The checked options every reader passes down. */
+interface Settings {
+  halfPrecision: HalfPrecision;
+  stateDictKey?: string;
+}
+
+function checkOptions(options: ReadStateDictOptions | undefined, extra: readonly string[] = []): Settings {
   assertOptions("options", options as unknown, [...OPTION_NAMES, ...extra]);
   const halfPrecision = options?.halfPrecision ?? "decoded";
   assertOneOf("options.halfPrecision", halfPrecision, HALF_PRECISIONS);
-  return halfPrecision;
+  if (options?.stateDictKey !== undefined) assertString("options.stateDictKey", options.stateDictKey);
+  return { halfPrecision, stateDictKey: options?.stateDictKey };
 }
 
 /** The whole file in one buffer, read in chunks so other work runs meanwhile. */
@@ -157,11 +200,11 @@ async function readWholeFile(path: string): Promise<Uint8Array> {
   }
 }
 
-function parseCheckpoint(bytes: Uint8Array, file: string | undefined, halfPrecision: HalfPrecision): Checkpoint {
+function parseCheckpoint(bytes: Uint8Array, file: string | undefined, settings: Settings): Checkpoint {
   const where = file ?? "checkpoint data";
   if (bytes.byteLength === 0) throw new CheckpointError(`${where} is empty`, { file });
-  if (isZip(bytes)) return readPytorch(bytes, file, halfPrecision);
-  if (isSafetensors(bytes)) return readSafetensorsCheckpoint(bytes, file, halfPrecision);
+  if (isZip(bytes)) return readPytorch(bytes, file, settings);
+  if (isSafetensors(bytes)) return readSafetensorsCheckpoint(bytes, file, settings);
   if (isLegacyTorch(bytes)) {
     throw new CheckpointError(
       `${where} is in PyTorch's legacy (pre-1.6, non-zip) format, which is not supported; re-save it with torch >= 1.6: ` +
@@ -176,70 +219,236 @@ function parseCheckpoint(bytes: Uint8Array, file: string | undefined, halfPrecis
   );
 }
 
-function readPytorch(bytes: Uint8Array, file: string | undefined, halfPrecision: HalfPrecision): Checkpoint {
+function readPytorch(bytes: Uint8Array, file: string | undefined, settings: Settings): Checkpoint {
+  const { halfPrecision } = settings;
   const archive = openPth(bytes, file);
-  const { entries, wrapper } = findStateDict(archive.root, file);
+  const { entries, wrapper, dropped } = findStateDict(archive.root, file, settings.stateDictKey);
   const { keys, strippedPrefix } = stripDataParallelPrefix(entries.map(([key]) => key));
   const stateDict: StateDict = new Map();
+  const budget = new CopyBudget(file, halfPrecision, archive.byteOrder === "big");
+  // A tensor pickled once and named twice (tied weights) is read once and shared, as in torch.
+  const read = new Map<TorchTensor, NdArray>();
   let copiedTensors = 0;
   entries.forEach(([key, tensor], i) => {
-    const data = readTorchTensor(archive, tensor, key, halfPrecision);
-    if (data.copied) copiedTensors++;
-    stateDict.set(keys[i], data.array);
+    let array = read.get(tensor);
+    if (array === undefined) {
+      budget.admit(key, tensor);
+      const data = readTorchTensor(archive, tensor, key, halfPrecision);
+      if (data.copied) copiedTensors++;
+      array = data.array;
+      read.set(tensor, array);
+    }
+    stateDict.set(keys[i], array);
   });
   return {
     stateDict,
-    info: summarize(stateDict, { file, format: "pytorch", wrapper, strippedPrefix, byteOrder: archive.byteOrder, copiedTensors, bytes: bytes.byteLength }),
+    info: summarize(stateDict, {
+      file,
+      format: "pytorch",
+      wrapper,
+      dropped,
+      strippedPrefix,
+      byteOrder: archive.byteOrder,
+      copiedTensors,
+      bytes: bytes.byteLength,
+    }),
   };
 }
 
-function readSafetensorsCheckpoint(bytes: Uint8Array, file: string | undefined, halfPrecision: HalfPrecision): Checkpoint {
-  const { tensors, metadata, copiedTensors } = readSafetensors(bytes, file, halfPrecision);
+function readSafetensorsCheckpoint(bytes: Uint8Array, file: string | undefined, settings: Settings): Checkpoint {
+  const { tensors, metadata, copiedTensors } = readSafetensors(bytes, file, settings.halfPrecision);
   const { keys, strippedPrefix } = stripDataParallelPrefix([...tensors.keys()]);
   const stateDict: StateDict = new Map([...tensors.values()].map((array, i) => [keys[i], array]));
   return {
     stateDict,
-    info: summarize(stateDict, { file, format: "safetensors", strippedPrefix, byteOrder: "little", copiedTensors, bytes: bytes.byteLength, metadata }),
+    info: summarize(stateDict, {
+      file,
+      format: "safetensors",
+      dropped: [],
+      strippedPrefix,
+      byteOrder: "little",
+      copiedTensors,
+      bytes: bytes.byteLength,
+      metadata,
+    }),
   };
 }
 
+/** Memory any checkpoint may spend on copies beyond what its storages justify. */
+const COPY_SLACK_BYTES = 64 * 1024 * 1024;
+
 /**
- * The dict of tensors in a checkpoint: the pickled object itself, or the dict under one of
- * {@link STATE_DICT_WRAPPERS}. Every value must be a tensor.
+ * Keeps the copies a checkpoint's tensors need (strided gathers, byte swaps, decoded halves) in
+ * proportion to the storages they come from: each storage entitles its tensors to one copy of it
+ * (three for decoded halves: gathered, then decoded to float32), plus {@link COPY_SLACK_BYTES}.
+ * A view that repeats its storage's elements (stride 0 from `expand()`, overlapping strides, one
+ * storage viewed many times over) cannot make a small file allocate gigabytes: it is refused,
+ * naming the tensor and the bytes it would need.
  */
-function findStateDict(root: unknown, file: string | undefined): { entries: [string, TorchTensor][]; wrapper?: StateDictWrapper } {
+class CopyBudget {
+  readonly #file: string | undefined;
+  readonly #decodeHalves: boolean;
+  readonly #bigEndian: boolean;
+  readonly #storages = new Set<string>();
+  #allowed = COPY_SLACK_BYTES;
+  #storageBytes = 0;
+  #spent = 0;
+
+  constructor(file: string | undefined, halfPrecision: HalfPrecision, bigEndian: boolean) {
+    this.#file = file;
+    this.#decodeHalves = halfPrecision === "decoded";
+    this.#bigEndian = bigEndian;
+  }
+
+  admit(key: string, tensor: TorchTensor): void {
+    if (tensor.problem !== undefined) return; // refused by name when read
+    const { storage, dtype, shape, stride } = tensor;
+    const half = dtype === "float16" || dtype === "bfloat16";
+    if (!this.#storages.has(storage.key)) {
+      this.#storages.add(storage.key);
+      const bytes = storage.numel * ITEM_SIZE[storage.dtype];
+      this.#storageBytes += bytes;
+      this.#allowed += half && this.#decodeHalves ? 3 * bytes : bytes;
+    }
+    const count = size(shape);
+    const copied = !isContiguous(shape, stride) || (this.#bigEndian && ITEM_SIZE[dtype] > 1) ? count * ITEM_SIZE[dtype] : 0;
+    const decoded = half && this.#decodeHalves ? count * 4 : 0;
+    const cost = copied + decoded;
+    if (this.#spent + cost <= this.#allowed) {
+      this.#spent += cost;
+      return;
+    }
+    const where = this.#file ?? "checkpoint";
+    throw new CheckpointError(
+      `${where}: tensor '${key}' (shape (${shape.join(", ")}), stride (${stride.join(", ")}), ${dtype}) would need ${cost} bytes as an array, ` +
+        `but the checkpoint's tensors already take ${this.#spent} and its ${this.#storages.size} storages hold only ${this.#storageBytes}: ` +
+        "views that repeat their storage's elements (stride 0 from expand(), overlapping strides, a storage viewed many times) are not materialised past that; " +
+        "save such tensors with .contiguous() or .clone()",
+      { file: this.#file, key },
+    );
+  }
+}
+
+interface FoundStateDict {
+  entries: [string, TorchTensor][];
+  wrapper?: string;
+  dropped: DroppedEntry[];
+}
+
+/** How many values of a dict are tensors. */
+function tensorCount(dict: Map<unknown, unknown>): number {
+  let count = 0;
+  for (const value of dict.values()) if (value instanceof TorchTensor) count++;
+  return count;
+}
+
+/** The entries of `dict` other than `except`, as dropped entries (under `prefix`). */
+function siblings(dict: Map<unknown, unknown>, except: string, prefix: string): DroppedEntry[] {
+  return [...dict].filter(([key]) => key !== except).map(([key, value]) => ({ key: `${prefix}${String(key)}`, type: pythonType(value) }));
+}
+
+/** Known wrappers nest at most this deep (`{ state_dict: { model: ... } }` is 2). */
+const MAX_WRAPPER_DEPTH = 3;
+
+/**
+ * The dict of tensors in a checkpoint: the pickled dict itself, or the dict under
+ * `stateDictKey` or one of {@link STATE_DICT_WRAPPERS} (nested at most 3 deep), whichever holds
+ * the most tensors. Entries that are not tensors are dropped and listed.
+ */
+function findStateDict(root: unknown, file: string | undefined, stateDictKey: string | undefined): FoundStateDict {
   const where = file ?? "checkpoint";
   if (!(root instanceof Map)) {
     throw new CheckpointError(`${where} holds ${pythonType(root)}, not a state dict (a dict of tensors)`, { file });
   }
   let dict: Map<unknown, unknown> = root;
-  let wrapper: StateDictWrapper | undefined;
-  if (![...root.values()].every((value) => value instanceof TorchTensor)) {
-    wrapper = STATE_DICT_WRAPPERS.find((name) => root.get(name) instanceof Map);
-    if (wrapper) dict = root.get(wrapper) as Map<unknown, unknown>;
+  let wrapper: string | undefined;
+  const dropped: DroppedEntry[] = [];
+  if (stateDictKey !== undefined) {
+    const value = root.get(stateDictKey);
+    if (!(value instanceof Map)) {
+      const found = value === undefined ? "is not one of its top-level keys" : `holds ${pythonType(value)}, not a dict`;
+      throw new CheckpointError(`${where}: options.stateDictKey '${stateDictKey}' ${found} (they are: ${topLevelKeys(root)})`, { file, key: stateDictKey });
+    }
+    dropped.push(...siblings(root, stateDictKey, ""));
+    dict = value;
+    wrapper = stateDictKey;
+  } else {
+    for (let depth = 0; depth < MAX_WRAPPER_DEPTH; depth++) {
+      // Into a wrapper when there are no tensors here, or it holds more of them than here.
+      const here = tensorCount(dict);
+      const inner = STATE_DICT_WRAPPERS.find((name) => {
+        const value = dict.get(name);
+        return value instanceof Map && (here === 0 || tensorCount(value) > here);
+      });
+      if (inner === undefined) break;
+      const prefix = wrapper === undefined ? "" : `${wrapper}.`;
+      dropped.push(...siblings(dict, inner, prefix));
+      dict = dict.get(inner) as Map<unknown, unknown>;
+      wrapper = `${prefix}${inner}`;
+    }
+    if (tensorCount(dict) === 0) throw noTensors(dict, where, file, wrapper);
   }
   const entries: [string, TorchTensor][] = [];
+  const prefix = wrapper === undefined ? "" : `${wrapper}.`;
   for (const [key, value] of dict) {
     if (typeof key !== "string") throw new CheckpointError(`${where}: the state dict has a key that is not a string (${pythonType(key)})`, { file });
-    if (!(value instanceof TorchTensor)) {
-      const keyPath = wrapper ? `${wrapper}.${key}` : key;
-      const hint = wrapper ? "" : `; expected a state dict, or one under ${STATE_DICT_WRAPPERS.map((name) => `'${name}'`).join(" or ")}`;
-      throw new CheckpointError(`${where}: '${keyPath}' holds ${pythonType(value)}, not a tensor${hint}`, { file, key: keyPath });
-    }
-    entries.push([key, value]);
+    if (value instanceof TorchTensor) entries.push([key, value]);
+    else dropped.push({ key: `${prefix}${key}`, type: pythonType(value) });
   }
-  return { entries, wrapper };
+  if (entries.length === 0) throw noTensors(dict, where, file, wrapper);
+  return { entries, wrapper, dropped };
+}
+
+function topLevelKeys(dict: Map<unknown, unknown>): string {
+  const keys = [...dict.keys()].map((key) => `'${String(key)}'`);
+  return keys.length > 12 ? `${keys.slice(0, 12).join(", ")}, ...` : keys.join(", ") || "none";
+}
+
+/**
+ * The error for a dict without tensors: when one of its values is a dict of tensors, it names that
+ * key and how to use it; otherwise it lists what the dict holds.
+ */
+function noTensors(dict: Map<unknown, unknown>, where: string, file: string | undefined, wrapper: string | undefined): CheckpointError {
+  let best: string | undefined;
+  let most = 0;
+  for (const [key, value] of dict) {
+    if (typeof key === "string" && value instanceof Map && tensorCount(value) > most) {
+      best = key;
+      most = tensorCount(value);
+    }
+  }
+  const at = wrapper === undefined ? "" : ` under '${wrapper}'`;
+  if (best !== undefined) {
+    const path = wrapper === undefined ? best : `${wrapper}.${best}`;
+    const hint =
+      wrapper === undefined
+        ? `pass { stateDictKey: '${best}' } to readStateDict, or re-save it as a plain state dict: `
+        : "re-save it as a plain state dict: ";
+    const load = `torch.load('in.pth', map_location='cpu')${[...(wrapper?.split(".") ?? []), best].map((key) => `['${key}']`).join("")}`;
+    return new CheckpointError(
+      `${where} holds no tensors at its top level${at}: its ${most} tensors are under '${path}', which is not a key endosynth unwraps by itself ` +
+        `(${STATE_DICT_WRAPPERS.map((name) => `'${name}'`).join(", ")}); ${hint}python -c "import torch; torch.save(${load}, 'out.pth')"`,
+      { file, key: path },
+    );
+  }
+  return new CheckpointError(
+    `${where} holds no tensors${at}: expected a state dict (a dict of tensors), or one under ` +
+      `${STATE_DICT_WRAPPERS.map((name) => `'${name}'`).join(", ")}; its keys are ${topLevelKeys(dict)}`,
+    { file },
+  );
 }
 
 /** Python's name for what an unpickled value was, for messages. */
 function pythonType(value: unknown): string {
   if (value === null) return "None";
   if (typeof value === "string") return "a str";
-  if (typeof value === "number" || typeof value === "bigint") return Number.isInteger(value) || typeof value === "bigint" ? "an int" : "a float";
+  if (typeof value === "number" || typeof value === "bigint") return "an int";
+  if (value instanceof PyFloat) return "a float";
   if (typeof value === "boolean") return "a bool";
   if (value instanceof Uint8Array) return "bytes";
   if (Array.isArray(value)) return "a list or tuple";
   if (value instanceof Map) return "a dict";
+  if (value instanceof TorchTensor) return "a tensor";
   return "an object";
 }
 

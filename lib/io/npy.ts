@@ -4,8 +4,12 @@
  * Reading covers format versions 1.0, 2.0 and 3.0; dtypes bool, (u)int8/16/32/64, float16/32/64 in
  * little-, big- or native-endian spelling; C and Fortran order (Fortran arrays are transposed to C
  * order). Little-endian C-order data is not copied when its offset suits the element type: the
- * array is a view of the bytes given (so it keeps them alive). float16 is decoded to a
- * `Float32Array` by default, dtype still `"float16"`; `{ halfPrecision: "raw" }` keeps the 16-bit patterns.
+ * array is a view of the bytes given (so it keeps them alive); at any other offset it is copied.
+ * float16 is decoded to a `Float32Array` by default, dtype still `"float16"`; `{ halfPrecision:
+ * "raw" }` keeps the 16-bit patterns.
+ *
+ * Headers are checked as `np.load` checks them (at most 10,000 characters, exactly the keys descr,
+ * fortran_order and shape, integer dimensions, at most 64 of them) and parsed without recursion.
  *
  * @example
  * ```ts
@@ -87,88 +91,170 @@ interface Header {
   shape: number[];
 }
 
+/** NumPy's `max_header_size` default: longer headers are refused by `np.load` as unsafe to parse. */
+export const MAX_HEADER_CHARS = 10_000;
+/** NumPy's NPY_MAXDIMS (NumPy 2): no array has more dimensions. */
+export const MAX_RANK = 64;
+/** A format 3.0 header is UTF-8: at most 4 bytes per character. */
+const MAX_HEADER_BYTES = 4 * MAX_HEADER_CHARS;
+/** Literal nesting far beyond the two levels of a structured dtype, refused before it costs anything. */
+const MAX_NESTING = 32;
+const HEADER_KEYS = ["descr", "fortran_order", "shape"];
+
+/** A Python number literal, kept as written so `4.0` and `4` stay different. */
+class PyNumber {
+  constructor(readonly text: string) {}
+}
+
+/** A Python list (a tuple is a plain array): a list `descr` is a structured dtype. */
+class PyList {
+  constructor(readonly items: unknown[]) {}
+}
+
+interface Container {
+  close: "}" | ")" | "]";
+  items: unknown[];
+}
+
+const CLOSING = { "{": "}", "(": ")", "[": "]" } as const;
+const NUMBER = /^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?[lLjJ]?/;
+
 /**
  * Parses the header dict, a Python literal such as
- * `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`. Only the literals NumPy writes
- * there are understood: strings, True/False, tuples of integers (and a list for structured dtypes,
- * which is reported as unsupported).
+ * `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, with an explicit stack (no
+ * recursion: nesting cannot overflow the call stack). Understood: strings, numbers, True, False,
+ * None, tuples, lists and dicts, the literals `ast.literal_eval` accepts in an .npy header.
  */
-function parseHeader(text: string, source: NpySource): Header {
+function parseLiteral(text: string, fail: (what: string, at: number) => never): unknown {
+  const stack: Container[] = [];
   let at = 0;
-  const fail = (what: string): never => {
-    throw npyError(`corrupt .npy header (${what} at character ${at}): ${JSON.stringify(text.trim())}`, source);
-  };
-  const skipSpace = () => {
-    while (at < text.length && /\s/.test(text[at])) at++;
-  };
-  const expect = (char: string) => {
-    skipSpace();
-    if (text[at] !== char) fail(`expected ${JSON.stringify(char)}`);
-    at++;
-  };
-  const parseString = (): string => {
-    skipSpace();
-    const quote = text[at];
-    if (quote !== "'" && quote !== '"') fail("expected a string");
-    const end = text.indexOf(quote, at + 1);
-    if (end < 0) fail("unterminated string");
-    const value = text.slice(at + 1, end);
-    at = end + 1;
-    return value;
-  };
-  const parseValue = (): unknown => {
-    skipSpace();
-    const char = text[at];
-    if (char === "'" || char === '"') return parseString();
-    if (text.startsWith("True", at)) return (at += 4), true;
-    if (text.startsWith("False", at)) return (at += 5), false;
-    if (char === "(" || char === "[") {
-      const close = char === "(" ? ")" : "]";
-      at++;
-      const items: unknown[] = [];
-      for (;;) {
-        skipSpace();
-        if (text[at] === close) break;
-        items.push(parseValue());
-        skipSpace();
-        if (text[at] === ",") at++;
-        else if (text[at] !== close) fail(`expected "," or "${close}"`);
-      }
-      at++;
-      return items;
-    }
-    const integer = /^\d+L?/.exec(text.slice(at));
-    if (integer) {
-      at += integer[0].length;
-      return Number(integer[0].replace("L", ""));
-    }
-    return fail("unexpected value");
-  };
-
-  const fields = new Map<string, unknown>();
-  expect("{");
+  let value: unknown;
+  let expectValue = true;
   for (;;) {
-    skipSpace();
-    if (text[at] === "}") break;
-    const key = parseString();
-    expect(":");
-    fields.set(key, parseValue());
-    skipSpace();
-    if (text[at] === ",") at++;
-    else if (text[at] !== "}") fail('expected "," or "}"');
+    at = skipSpace(text, at);
+    if (expectValue) {
+      const char = text[at];
+      if (char === "{" || char === "(" || char === "[") {
+        if (stack.length >= MAX_NESTING) fail(`literals nested more than ${MAX_NESTING} deep`, at);
+        stack.push({ close: CLOSING[char], items: [] });
+        at = skipSpace(text, at + 1);
+        if (text[at] !== stack[stack.length - 1].close) continue;
+        value = closeContainer(stack.pop()!, fail, at++);
+      } else {
+        [value, at] = parseScalar(text, at, fail);
+      }
+      expectValue = false;
+      continue;
+    }
+    const container = stack[stack.length - 1];
+    if (container === undefined) {
+      if (at !== text.length) fail("unexpected text after the header dict", at);
+      return value;
+    }
+    container.items.push(value);
+    const char = text[at];
+    if (container.close === "}" && container.items.length % 2 === 1) {
+      if (char !== ":") fail('expected ":"', at);
+      at++;
+      expectValue = true;
+    } else if (char === ",") {
+      at = skipSpace(text, at + 1);
+      expectValue = text[at] !== container.close;
+      if (!expectValue) value = closeContainer(stack.pop()!, fail, at++);
+    } else if (char === container.close) {
+      value = closeContainer(stack.pop()!, fail, at++);
+    } else {
+      fail(`expected "," or "${container.close}"`, at);
+    }
   }
-  const descr = fields.get("descr");
-  const fortranOrder = fields.get("fortran_order");
-  const shape = fields.get("shape");
-  if (Array.isArray(descr)) throw npyError(`unsupported dtype: structured arrays (descr ${JSON.stringify(descr)})`, source);
-  if (typeof descr !== "string") throw npyError(`corrupt .npy header: expected a string 'descr' but found ${JSON.stringify(descr)}`, source);
+}
+
+function skipSpace(text: string, at: number): number {
+  while (at < text.length && (text[at] === " " || text[at] === "\t" || text[at] === "\n" || text[at] === "\r")) at++;
+  return at;
+}
+
+function closeContainer(container: Container, fail: (what: string, at: number) => never, at: number): unknown {
+  if (container.close === ")") return container.items;
+  if (container.close === "]") return new PyList(container.items);
+  const dict = new Map<string, unknown>();
+  for (let i = 0; i < container.items.length; i += 2) {
+    const key = container.items[i];
+    if (typeof key !== "string") fail("a dict key that is not a string", at);
+    dict.set(key as string, container.items[i + 1]);
+  }
+  return dict;
+}
+
+function parseScalar(text: string, at: number, fail: (what: string, at: number) => never): [unknown, number] {
+  const char = text[at];
+  if (char === "'" || char === '"') {
+    let end = at + 1;
+    while (end < text.length && text[end] !== char) end += text[end] === "\\" ? 2 : 1;
+    if (end >= text.length) fail("unterminated string", at);
+    return [text.slice(at + 1, end), end + 1];
+  }
+  for (const [word, value] of [["True", true], ["False", false], ["None", null]] as const) {
+    if (text.startsWith(word, at)) return [value, at + word.length];
+  }
+  const number = NUMBER.exec(text.slice(at, at + 64));
+  if (number) return [new PyNumber(number[0]), at + number[0].length];
+  return fail("unexpected value", at);
+}
+
+/** A dimension as NumPy accepts it: a non-negative integer literal that fits. */
+function dimension(value: unknown, shapeText: string, fail: (what: string) => never): number {
+  if (!(value instanceof PyNumber)) return fail(`expected a tuple of integers for 'shape' but found ${shapeText}`);
+  const digits = /^\+?(\d+)[lL]?$/.exec(value.text.replaceAll("_", ""));
+  if (digits === null) {
+    if (/^-\d+[lL]?$/.test(value.text)) return fail(`negative dimension ${value.text} in shape ${shapeText}`);
+    return fail(`dimension ${value.text} in shape ${shapeText} is not an integer`);
+  }
+  const dim = BigInt(digits[1]);
+  if (dim > BigInt(Number.MAX_SAFE_INTEGER)) return fail(`dimension ${value.text} in shape ${shapeText} is too large`);
+  return Number(dim);
+}
+
+function describeLiteral(value: unknown): string {
+  if (value instanceof PyNumber) return value.text;
+  if (value instanceof PyList) return `[${value.items.map(describeLiteral).join(", ")}]`;
+  if (Array.isArray(value)) return `(${value.map(describeLiteral).join(", ")}${value.length === 1 ? "," : ""})`;
+  if (value instanceof Map) return "a dict";
+  if (value === null) return "None";
+  if (value === undefined) return "nothing";
+  return typeof value === "string" ? `'${value}'` : value ? "True" : "False";
+}
+
+/** The header dict, checked as `np.load` checks it: exactly its three keys, each of the right type. */
+function parseHeader(text: string, source: NpySource): Header {
+  const quoted = JSON.stringify(text.trim().slice(0, 200));
+  const fail = (what: string): never => {
+    throw npyError(`corrupt .npy header (${what}): ${quoted}`, source);
+  };
+  const dict = parseLiteral(text, (what, at) => fail(`${what} at character ${at}`));
+  if (!(dict instanceof Map)) return fail("it is not a dict");
+  const keys = [...dict.keys()];
+  const unexpected = keys.filter((key) => !HEADER_KEYS.includes(key));
+  const missing = HEADER_KEYS.filter((key) => !dict.has(key));
+  if (unexpected.length > 0 || missing.length > 0) {
+    const what = unexpected.length > 0 ? `unexpected key '${unexpected[0]}'` : `missing key '${missing[0]}'`;
+    fail(`${what}: a header has exactly 'descr', 'fortran_order' and 'shape'`);
+  }
+  const descr = dict.get("descr");
+  const fortranOrder = dict.get("fortran_order");
+  const shape = dict.get("shape");
+  if (descr instanceof PyList) throw npyError(`unsupported dtype: structured arrays (descr ${describeLiteral(descr)})`, source);
+  if (typeof descr !== "string") throw npyError(`corrupt .npy header: expected a string 'descr' but found ${describeLiteral(descr)}`, source);
   if (typeof fortranOrder !== "boolean") {
-    throw npyError(`corrupt .npy header: expected True or False for 'fortran_order' but found ${JSON.stringify(fortranOrder)}`, source);
+    throw npyError(`corrupt .npy header: expected True or False for 'fortran_order' but found ${describeLiteral(fortranOrder)}`, source);
   }
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d))) {
-    throw npyError(`corrupt .npy header: expected a tuple of integers for 'shape' but found ${JSON.stringify(shape)}`, source);
-  }
-  return { descr, fortranOrder, shape: shape as number[] };
+  const shapeText = describeLiteral(shape);
+  const shapeFail = (what: string): never => {
+    throw npyError(`corrupt .npy header: ${what}`, source);
+  };
+  if (!Array.isArray(shape)) return shapeFail(`expected a tuple of integers for 'shape' but found ${shapeText}`);
+  if (shape.length > MAX_RANK) return shapeFail(`shape ${shapeText.slice(0, 80)}... has ${shape.length} dimensions; NumPy arrays have at most ${MAX_RANK}`);
+  return { descr, fortranOrder, shape: shape.map((d) => dimension(d, shapeText, shapeFail)) };
 }
 
 interface TypeCode {
@@ -191,8 +277,19 @@ function parseDescr(descr: string, source: NpySource): TypeCode {
   return { dtype, littleEndian: order === ">" ? false : order === "=" ? NATIVE_LITTLE_ENDIAN : true };
 }
 
-/** Where the header ends and the data starts, and the parsed header. */
-function readPreamble(bytes: Uint8Array, source: NpySource): { header: Header; dataOffset: number } {
+/** What the preamble and header of an .npy file say. */
+interface NpyLayout {
+  header: Header;
+  dtype: DType;
+  littleEndian: boolean;
+  /** Where the data starts. */
+  dataOffset: number;
+  /** Bytes of data the shape and dtype need. */
+  dataLength: number;
+}
+
+/** Parses the preamble and header (which `bytes` must hold in full, the data may be absent). */
+function readLayout(bytes: Uint8Array, source: NpySource): NpyLayout {
   if (bytes.length < PREAMBLE_V1 || MAGIC.some((byte, i) => bytes[i] !== byte)) {
     const found = Buffer.from(bytes.subarray(0, 6)).toString("latin1");
     throw npyError(
@@ -209,20 +306,39 @@ function readPreamble(bytes: Uint8Array, source: NpySource): { header: Header; d
   const preamble = major === 1 ? PREAMBLE_V1 : PREAMBLE_V2;
   if (bytes.length < preamble) throw npyError(`truncated .npy file: ${bytes.length} bytes, shorter than its preamble`, source);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const tooLong = () => npyError(`the .npy header is longer than NumPy's limit of ${MAX_HEADER_CHARS} characters (np.load refuses it as unsafe)`, source);
+  if (headerLength > MAX_HEADER_BYTES) throw tooLong();
   const dataOffset = preamble + headerLength;
   if (dataOffset > bytes.length) {
     throw npyError(`truncated .npy file: the header needs ${dataOffset} bytes but the file has ${bytes.length}`, source);
   }
   const headerBytes = bytes.subarray(preamble, dataOffset);
   const text = Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).toString(major === 3 ? "utf8" : "latin1");
-  return { header: parseHeader(text, source), dataOffset };
+  if (text.length > MAX_HEADER_CHARS) throw tooLong();
+  const header = parseHeader(text, source);
+  const { dtype, littleEndian } = parseDescr(header.descr, source);
+  return { header, dtype, littleEndian, dataOffset, dataLength: size(header.shape) * ITEM_SIZE[dtype] };
 }
+
+/**
+ * The size in bytes an .npy file must have, from its header alone: how an archive reader checks a
+ * member's declared size before inflating it. `head` must hold the whole header.
+ * @throws {FileFormatError} as {@link parseNpy} does for the preamble and header.
+ */
+export function npyFileLength(head: Uint8Array, source: NpySource = {}): number {
+  const { dataOffset, dataLength } = readLayout(head, source);
+  return dataOffset + dataLength;
+}
+
+/** The most bytes an .npy file's preamble and header can take: read that much to see all of it. */
+export const MAX_NPY_HEADER_BYTES = PREAMBLE_V2 + MAX_HEADER_BYTES;
 
 /** A typed view of `bytes` when aligned for the element type, otherwise of an aligned copy. */
 function storageView(bytes: Uint8Array, dtype: DType, length: number): StoredArray {
   const Storage = STORED_ARRAYS[dtype];
   const itemSize = ITEM_SIZE[dtype];
-  const aligned = bytes.byteOffset % itemSize === 0 ? bytes : bytes.slice();
+  // A copy into a fresh buffer (never Buffer#slice, which is a view with the same misalignment).
+  const aligned = bytes.byteOffset % itemSize === 0 ? bytes : new Uint8Array(bytes);
   return new Storage(aligned.buffer as ArrayBuffer, aligned.byteOffset, length);
 }
 
@@ -275,16 +391,13 @@ export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: Re
   assertOptions("options", options as unknown, ["halfPrecision"]);
   const halfPrecision = options?.halfPrecision ?? "decoded";
   assertOneOf("options.halfPrecision", halfPrecision, HALF_PRECISIONS);
-  const { header, dataOffset } = readPreamble(bytes, source);
-  const { dtype, littleEndian } = parseDescr(header.descr, source);
-  if (header.shape.some((d) => d < 0)) throw npyError(`corrupt .npy header: negative dimension in shape ${formatShape(header.shape)}`, source);
+  const { header, dtype, littleEndian, dataOffset, dataLength } = readLayout(bytes, source);
   const length = size(header.shape);
   const itemSize = ITEM_SIZE[dtype];
-  const expectedBytes = length * itemSize;
   const actualBytes = bytes.length - dataOffset;
-  if (actualBytes !== expectedBytes) {
+  if (actualBytes !== dataLength) {
     throw npyError(
-      `${actualBytes < expectedBytes ? "truncated" : "corrupt"} .npy data: shape ${formatShape(header.shape)} of ${dtype} needs ${expectedBytes} bytes but ${actualBytes} follow the header`,
+      `${actualBytes < dataLength ? "truncated" : "corrupt"} .npy data: shape ${formatShape(header.shape)} of ${dtype} needs ${dataLength} bytes but ${actualBytes} follow the header`,
       source,
     );
   }
@@ -316,30 +429,32 @@ function dataBytes(array: NdArray): Uint8Array {
 }
 
 /**
- * Encodes an NdArray as a `.npy` file (format 1.0, or 2.0 when the header needs it, C order,
+ * Encodes an NdArray as a `.npy` file (format 1.0, C order,
  * little-endian, header padded so the data starts at a multiple of 64 bytes as NumPy does).
  * Returns the header and the data as separate buffers; the data buffer is a view of the array's own
  * memory (no copy) except for decoded float16, which is encoded to its 16-bit patterns.
  *
  * @param name what to call the array in error messages.
- * @throws {InputError} for an invalid array or a dtype `.npy` cannot hold (bfloat16).
+ * @throws {InputError} for an invalid array, a dtype `.npy` cannot hold (bfloat16), or more than
+ * 64 dimensions (NumPy's limit).
  */
 export function encodeNpy(array: NdArray, name = "array"): Uint8Array[] {
   validateNdArray(array, name);
   const code = CODE_OF_DTYPE[array.dtype];
   if (code === undefined) throw new InputError(`Cannot write dtype ${array.dtype} of ${name} to .npy: NumPy has no such type`, { key: name });
+  if (array.shape.length > MAX_RANK) {
+    throw new InputError(`Cannot write ${name} to .npy: it has ${array.shape.length} dimensions and NumPy arrays have at most ${MAX_RANK}`, { key: name });
+  }
   const dict = `{'descr': '${code}', 'fortran_order': False, 'shape': ${formatShape(array.shape)}, }`;
-  // The header is the dict, a newline, and spaces up to the alignment; version 1.0 counts it in a u16.
-  const paddedLength = (preamble: number) => Math.ceil((preamble + dict.length + 1) / HEADER_ALIGN) * HEADER_ALIGN;
-  const version1 = paddedLength(PREAMBLE_V1) - PREAMBLE_V1 <= 0xffff;
-  const preamble = version1 ? PREAMBLE_V1 : PREAMBLE_V2;
-  const padded = paddedLength(preamble);
+  // The dict, a newline and spaces up to the alignment. With at most 64 dimensions it stays far
+  // below 64 KiB, so format 1.0 (a u16 header length) always fits.
+  const preamble = PREAMBLE_V1;
+  const padded = Math.ceil((preamble + dict.length + 1) / HEADER_ALIGN) * HEADER_ALIGN;
   const header = Buffer.alloc(padded, 0x20);
   header.set(MAGIC, 0);
-  header[6] = version1 ? 1 : 2;
+  header[6] = 1;
   header[7] = 0;
-  if (version1) header.writeUInt16LE(padded - preamble, 8);
-  else header.writeUInt32LE(padded - preamble, 8);
+  header.writeUInt16LE(padded - preamble, 8);
   header.write(dict, preamble, "latin1");
   header[padded - 1] = 0x0a; // "\n"
   return [header, dataBytes(array)];

@@ -2,8 +2,12 @@
  * NumPy `.npz` archives: zip files of `.npy` members, as `np.savez` (stored) and
  * `np.savez_compressed` (deflate) write them, zip64 extras included.
  *
- * Stored members are read without copying where their data is aligned; {@link writeNpz} aligns
- * stored members to 64 bytes so that files it writes always read back without a copy.
+ * Every member is checked before it costs memory: its .npy header must declare exactly the size
+ * the archive declares (so a deflated member never inflates past either), and its CRC-32 must
+ * match. Archives are read from disk member by member, so their total size is not limited by what
+ * one buffer can hold (zip64 archives over 4 GiB read like any other). From bytes, stored members
+ * are read without copying where their data is aligned; {@link writeNpz} aligns stored members to
+ * 64 bytes so that files it writes always read back without a copy.
  *
  * @example
  * ```ts
@@ -15,9 +19,10 @@
  */
 import { assertOptions, assertString, invalidParameter } from "../is.js";
 import type { NdArray } from "../ndarray/ndarray.js";
-import { encodeNpy, parseNpy, type ReadNpyOptions } from "./npy.js";
-import { readFileBytes } from "./read_file.js";
-import { openZip, readZipEntry, ZipWriter } from "./zip.js";
+import { FileFormatError } from "../errors.js";
+import { encodeNpy, MAX_NPY_HEADER_BYTES, npyFileLength, type NpySource, parseNpy, type ReadNpyOptions } from "./npy.js";
+import { openZip, openZipFile, readZipEntry, readZipEntryHead, type ZipArchive } from "./zip_reader.js";
+import { ZipWriter } from "./zip_writer.js";
 
 /** Options of {@link writeNpz}. */
 export interface WriteNpzOptions {
@@ -39,24 +44,37 @@ const MEMBER_ALIGN = 64;
  */
 export function readNpz(input: string | Uint8Array, options?: ReadNpyOptions): Record<string, NdArray> {
   assertOptions("options", options as unknown, ["halfPrecision"]);
-  let bytes: Uint8Array;
-  let file: string | undefined;
-  if (typeof input === "string") {
-    bytes = readFileBytes(input);
-    file = input;
-  } else if (input instanceof Uint8Array) {
-    bytes = input;
-  } else {
-    throw invalidParameter("input", "a path or a Uint8Array", input);
+  let archive: ZipArchive;
+  if (typeof input === "string") archive = openZipFile(input);
+  else if (input instanceof Uint8Array) archive = openZip(input);
+  else throw invalidParameter("input", "a path or a Uint8Array", input);
+  try {
+    const arrays: [string, NdArray][] = [];
+    for (const name of archive.entries.keys()) {
+      if (!name.endsWith(NPY_SUFFIX)) continue;
+      const key = name.slice(0, -NPY_SUFFIX.length);
+      arrays.push([key, readMember(archive, name, { file: archive.file, key }, options)]);
+    }
+    return Object.fromEntries(arrays);
+  } finally {
+    archive.close();
   }
-  const archive = openZip(bytes, file);
-  const arrays: [string, NdArray][] = [];
-  for (const name of archive.entries.keys()) {
-    if (!name.endsWith(NPY_SUFFIX)) continue;
-    const key = name.slice(0, -NPY_SUFFIX.length);
-    arrays.push([key, parseNpy(readZipEntry(archive, name), { file, key }, options)]);
+}
+
+/**
+ * One `.npy` member: its header is read first (inflating only what it needs) and the size it
+ * declares must be the archive's, so the member is never inflated past what its array needs.
+ */
+function readMember(archive: ZipArchive, name: string, source: NpySource, options: ReadNpyOptions | undefined): NdArray {
+  const declared = archive.entries.get(name)!.size;
+  const needed = npyFileLength(readZipEntryHead(archive, name, MAX_NPY_HEADER_BYTES), source);
+  if (needed !== declared) {
+    throw new FileFormatError(
+      `${source.file ? `${source.file}, ` : ""}member ${source.key}: its .npy header needs ${needed} bytes but the archive declares ${declared}`,
+      { file: source.file, key: source.key },
+    );
   }
-  return Object.fromEntries(arrays);
+  return parseNpy(readZipEntry(archive, name), source, options);
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Reads what an ONNX model says about itself (ir_version, producer, opsets, `metadata_props`)
- * without loading it: the top-level fields of the ModelProto are walked by positional reads, the
- * few small ones decoded, and the rest (the graph above all, which holds embedded weights and can
- * be more than a gigabyte) skipped by their length, unread.
+ * without loading it: the top-level fields of the ModelProto are walked through a 1 MiB window
+ * over the file (so thousands of small fields cost one read, not thousands), the few small ones
+ * decoded, and the rest (the graph above all, which holds embedded weights and can be more than a
+ * gigabyte) skipped by their length, unread.
  * @module
  */
 import { open, type FileHandle } from "node:fs/promises";
@@ -89,15 +90,56 @@ function unreadable(path: string, error: unknown): FileFormatError {
   return new FileFormatError(`${path}: cannot read the file: ${unreadableReason(error)}`, { file: path, cause: error });
 }
 
+/** The window read at once: a few reads for a model's top-level fields, whatever their number. */
+const WINDOW_BYTES = 1 << 20;
+
+/**
+ * Reads a file through a window of {@link WINDOW_BYTES}: bytes inside the window are served from
+ * memory, others trigger one positional read that refills it (or, for a value larger than the
+ * window, reads that value alone).
+ */
+class WindowedFile {
+  readonly #handle: FileHandle;
+  readonly #path: string;
+  readonly #size: number;
+  readonly #window = Buffer.allocUnsafeSlow(WINDOW_BYTES);
+  #start = 0;
+  #length = 0;
+
+  constructor(handle: FileHandle, path: string, size: number) {
+    this.#handle = handle;
+    this.#path = path;
+    this.#size = size;
+  }
+
+  /**
+   * `min(length, size - position)` bytes from `position`: a view into the window, valid until
+   * the next call, or a fresh buffer for a span larger than the window.
+   */
+  async bytes(position: number, length: number): Promise<Uint8Array> {
+    const wanted = Math.min(length, this.#size - position);
+    if (position >= this.#start && position + wanted <= this.#start + this.#length) {
+      return this.#window.subarray(position - this.#start, position - this.#start + wanted);
+    }
+    if (wanted > WINDOW_BYTES) {
+      const value = new Uint8Array(wanted);
+      await readExactly(this.#handle, value, position, this.#path);
+      return value;
+    }
+    this.#start = position;
+    this.#length = Math.min(WINDOW_BYTES, this.#size - position);
+    await readExactly(this.#handle, this.#window.subarray(0, this.#length), position, this.#path);
+    return this.#window.subarray(0, wanted);
+  }
+}
+
 async function readModelFields(handle: FileHandle, path: string): Promise<OnnxModelInfo> {
   const { size } = await handle.stat();
+  const file = new WindowedFile(handle, path, size);
   const info: OnnxModelInfo = { metadata: {}, opsetImports: [] };
   let hasGraph = false;
-  const window = new Uint8Array(MAX_FIELD_HEADER_BYTES);
   for (let position = 0; position < size; ) {
-    const available = Math.min(window.length, size - position);
-    await readExactly(handle, window.subarray(0, available), position, path);
-    const header = readFieldHeader(window.subarray(0, available), 0, position);
+    const header = readFieldHeader(await file.bytes(position, MAX_FIELD_HEADER_BYTES), 0, position);
     const valueStart = position + header.valueOffset;
     const end = valueStart + header.valueLength;
     if (end > size) throw new FileFormatError(`field ${header.number} at byte ${position} runs past the end of the file (truncated?)`);
@@ -105,7 +147,10 @@ async function readModelFields(handle: FileHandle, path: string): Promise<OnnxMo
     if (header.number === FIELD.graph) hasGraph = true;
     else if (header.number === FIELD.irVersion) info.irVersion = Number(BigInt.asIntN(64, header.varint!));
     else if (DECODED_WIRE_TYPE.has(header.number)) {
-      decodeField(info, header.number, await readValue(handle, header, valueStart, path));
+      if (header.valueLength > MAX_DECODED_FIELD_BYTES) {
+        throw new FileFormatError(`field ${header.number} at byte ${valueStart} claims ${header.valueLength} bytes, more than ${MAX_DECODED_FIELD_BYTES}`);
+      }
+      decodeField(info, header.number, await file.bytes(valueStart, header.valueLength));
     }
     position = end;
   }
@@ -119,16 +164,6 @@ function checkWireType(header: FieldHeader): void {
   if (expected !== undefined && header.wireType !== expected) {
     throw new FileFormatError(`field ${header.number} has wire type ${header.wireType}, expected ${expected}`);
   }
-}
-
-/** Reads the value of a field the reader decodes, refusing sizes no real one has. */
-async function readValue(handle: FileHandle, header: FieldHeader, position: number, path: string): Promise<Uint8Array> {
-  if (header.valueLength > MAX_DECODED_FIELD_BYTES) {
-    throw new FileFormatError(`field ${header.number} at byte ${position} claims ${header.valueLength} bytes, more than ${MAX_DECODED_FIELD_BYTES}`);
-  }
-  const value = new Uint8Array(header.valueLength);
-  await readExactly(handle, value, position, path);
-  return value;
 }
 
 function decodeField(info: OnnxModelInfo, number: number, value: Uint8Array): void {

@@ -222,7 +222,7 @@ export async function writeOnnx(graph: OnnxGraph, path: string, options: WriteOn
     return { model: path, tensorBytes: tensorBytesTotal };
   }
   const dataPath = await withLock(join(dirname(path), `.${basename(path)}.endosynth-lock`), async () => {
-    removeStaleTemporaries(dirname(path));
+    await removeStaleTemporaries(dirname(path));
     const dataName = existsSync(`${path}.data`) ? `${basename(path)}.${randomBytes(8).toString("hex")}.data` : `${basename(path)}.data`;
     const dataPath = join(dirname(path), dataName);
     const data = await withAtomicFile(dataPath, async (temporary) => {

@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writePth } from "../../lib/checkpoint/pth_writer.js";
-import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { writePth } from "../../test/support/pth_writer.js";
+import { randomStateDictFromKeys, type KeysJson } from "../../test/support/random_state_dict.js";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import type { BenchCase, Suite } from "./harness.js";
 

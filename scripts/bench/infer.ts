@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { openOnnxRuntime, type OnnxRuntimeSession } from "../../lib/backends/onnxruntime/session.js";
-import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { randomStateDictFromKeys, type KeysJson } from "../../test/support/random_state_dict.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { depthAnythingNetwork } from "../../lib/models/depth_anything.js";
 import { depthAnythingV1Metres, depthOutput, resizeToInput } from "../../lib/models/blocks/postprocess.js";

@@ -1,11 +1,11 @@
 import test from "ava";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Pickler } from "../../lib/checkpoint/pickler.js";
-import { writePth } from "../../lib/checkpoint/pth_writer.js";
+import { Pickler } from "../support/pickler.js";
+import { writePth } from "../support/pth_writer.js";
 import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/state_dict.js";
 import { CheckpointError, InputError } from "../../lib/errors.js";
-import { ZipWriter } from "../../lib/io/zip.js";
+import { ZipWriter } from "../../lib/io/zip_writer.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
 import { bytesOf, rewriteZip } from "./helpers.js";
@@ -122,11 +122,17 @@ test("a missing file is refused, naming the path", async (t) => {
   await checkpointError(t, tempDir(t), /is not a regular file/);
 });
 
-test("a dict that is neither a state dict nor wraps one is refused, naming the offending key", async (t) => {
+test("tensors under a key of their own are refused with a hint naming that key, and read with stateDictKey", async (t) => {
   const path = join(tempDir(t), "training.pth");
   writePth(path, new Map([["w", ndarray(Float32Array.from([1]), [1])]]), { wrapIn: "net", extra: new Map([["epoch", 3]]) });
-  const error = await checkpointError(t, path, /'net' holds a dict, not a tensor; expected a state dict, or one under 'state_dict' or 'model'/);
+  const error = await checkpointError(t, path, /holds no tensors at its top level: its 1 tensors are under 'net'/);
   t.is(error.key, "net");
+  t.regex(error.message, /pass \{ stateDictKey: 'net' \}/);
+  t.regex(error.message, /torch\.save\(torch\.load\('in\.pth', map_location='cpu'\)\['net'\], 'out\.pth'\)/);
+  const { stateDict, info } = await readStateDict(path, { stateDictKey: "net" });
+  t.deepEqual([...stateDict.keys()], ["w"]);
+  t.is(info.wrapper, "net");
+  t.deepEqual(info.dropped, [{ key: "epoch", type: "an int" }]);
 
   const inner = join(tempDir(t), "inner.pth");
   writePth(inner, new Map([["w", ndarray(Float32Array.from([1]), [1])]]), { wrapIn: "model", extra: new Map([["epoch", 3]]) });

@@ -1,7 +1,7 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
-import type { KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import type { KeysJson } from "../support/random_state_dict.js";
 import { size } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";
 

@@ -1,6 +1,7 @@
 /** Helpers shared by the checkpoint tests. */
 import { readFileSync } from "node:fs";
-import { openZip, readZipEntry, ZipWriter } from "../../lib/io/zip.js";
+import { openZip, readZipEntry } from "../../lib/io/zip_reader.js";
+import { ZipWriter } from "../../lib/io/zip_writer.js";
 
 /**
  * Copies the zip archive at `source` to `target` member by member, letting `edit` drop a member

@@ -1,7 +1,7 @@
 import test from "ava";
 import { CheckpointError } from "../../lib/errors.js";
-import { unpickle, type PickleGlobal } from "../../lib/checkpoint/pickle.js";
-import { Pickler } from "../../lib/checkpoint/pickler.js";
+import { PyFloat, unpickle, type PickleGlobal } from "../../lib/checkpoint/pickle.js";
+import { Pickler } from "../support/pickler.js";
 
 /** Written by CPython 3.11 `pickle.dumps(obj, protocol=p)` for the `obj` spelled out in the test below. */
 const PYTHON_PICKLES: Record<number, string> = {
@@ -32,9 +32,10 @@ for (const protocol of [2, 4]) {
     const value = unpickle(hex(PYTHON_PICKLES[protocol]), noGlobals) as Map<string, unknown>;
     t.deepEqual([...value.keys()], ["ints", "floats", "text", "raw", "empty", "flags", "nested"]);
     t.deepEqual(value.get("ints"), [0, 255, 256, 65536, -1, -(2 ** 31), 2 ** 31, 2n ** 53n, -(2n ** 63n), 2n ** 70n]);
-    const floats = value.get("floats") as number[];
-    t.deepEqual(floats, [1.5, -0, 1e-300]);
-    t.true(Object.is(floats[1], -0));
+    const floats = value.get("floats") as PyFloat[];
+    t.true(floats.every((float) => float instanceof PyFloat));
+    t.deepEqual(floats.map((float) => float.value), [1.5, -0, 1e-300]);
+    t.true(Object.is(floats[1].value, -0));
     t.is(value.get("text"), "héllo ✓");
     t.deepEqual(value.get("raw"), Uint8Array.from([0x00, 0xff, 0x61, 0x62]));
     t.deepEqual(value.get("empty"), new Uint8Array(0));
@@ -139,7 +140,7 @@ test("the pickler's integers and floats read back exactly", (t) => {
   const pickler = new Pickler().emptyList();
   for (const value of values) pickler.int(value).append();
   pickler.int(2n ** 64n).append().int(-(2n ** 64n)).append().float(0.1).append().float(-Infinity).append();
-  t.deepEqual(unpickle(pickler.finish(), noGlobals), [...values, 2n ** 64n, -(2n ** 64n), 0.1, -Infinity]);
+  t.deepEqual(unpickle(pickler.finish(), noGlobals), [...values, 2n ** 64n, -(2n ** 64n), new PyFloat(0.1), new PyFloat(-Infinity)]);
 });
 
 test("a huge APPENDS and a huge LONG4 neither overflow the stack nor take quadratic time", (t) => {
@@ -155,4 +156,32 @@ test("a huge APPENDS and a huge LONG4 neither overflow the stack nor take quadra
   length.writeInt32LE(digits.length);
   const value = unpickle(Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), length, digits, Buffer.from([0x2e])]), noGlobals) as bigint;
   t.is(value.toString(16).length, 2 * digits.length - 1); // "10101...01": leading zero nibble dropped
+});
+
+test("containers nested 101 deep are refused, whatever builds them", (t) => {
+  // ((((...[],),),),): EMPTY_LIST, then TUPLE1 wraps what is on top, 100 times: 101 levels.
+  const deep = [0x80, 0x02, 0x5d, ...new Array(100).fill(0x85), 0x2e];
+  t.is((unpickle(Uint8Array.from([0x80, 0x02, 0x5d, ...new Array(99).fill(0x85), 0x2e]), noGlobals) as unknown[]).length, 1);
+  t.throws(() => unpickle(Uint8Array.from(deep), noGlobals), { instanceOf: CheckpointError, message: /containers nested more than 100 deep/ });
+  // A list appended to itself grows one level per APPEND, and stops at the limit too.
+  const self = [0x80, 0x02, 0x5d, 0x71, 0x00];
+  for (let i = 0; i < 200; i++) self.push(0x68, 0x00, 0x61); // BINGET 0, APPEND
+  self.push(0x2e);
+  t.throws(() => unpickle(Uint8Array.from(self), noGlobals), { instanceOf: CheckpointError, message: /nested more than 100 deep/ });
+});
+
+test("a pickle building far more than its size (a megabyte of EMPTY_DICT) is refused, not built", (t) => {
+  const dicts = Buffer.alloc(1 << 20, 0x7d); // 1M empty dicts, ~150 MB of Maps
+  const error = t.throws(() => unpickle(Buffer.concat([Buffer.from([0x80, 0x02]), dicts, Buffer.from([0x2e])]), { ...noGlobals, file: "f.pth", entry: "f/data.pkl" }), {
+    instanceOf: CheckpointError,
+  });
+  t.regex(error.message, /^f\.pth: f\/data\.pkl: it builds more than \d+ bytes of objects, far more than a pickle of 1048579 bytes holds honestly/);
+  t.is(error.key, "f/data.pkl");
+});
+
+test("an integer longer than 256 KiB is refused before BigInt would throw an untyped RangeError", (t) => {
+  const length = Buffer.alloc(4);
+  length.writeInt32LE(300_000);
+  const long = Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), length, Buffer.alloc(300_000, 1), Buffer.from([0x2e])]);
+  t.throws(() => unpickle(long, noGlobals), { instanceOf: CheckpointError, message: /an integer of 300000 bytes, more than the 262144 accepted/ });
 });

@@ -1,8 +1,8 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writePth } from "../../lib/checkpoint/pth_writer.js";
-import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { writePth } from "../support/pth_writer.js";
+import { randomStateDictFromKeys, type KeysJson } from "../support/random_state_dict.js";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import { InputError } from "../../lib/errors.js";
 import { roundFloat16 } from "../../lib/ndarray/float16.js";

@@ -1,5 +1,5 @@
 import test from "ava";
-import { writeFileSync } from "node:fs";
+import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import { CheckpointError } from "../../lib/errors.js";
@@ -126,4 +126,47 @@ test("a safetensors header that is not valid JSON is refused", async (t) => {
   const error = await t.throwsAsync(readStateDict(path), { instanceOf: CheckpointError });
   t.regex(error.message, /the JSON header is not valid JSON/);
   t.is(error.file, path);
+});
+
+/** A safetensors file from a header written as text, so tests can spell what JSON.stringify never would. */
+function fromHeaderText(json: string, data: Uint8Array): Uint8Array {
+  const text = Buffer.from(json, "utf8");
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(text.length));
+  return Uint8Array.from(Buffer.concat([length, text, data]));
+}
+
+test("overlapping tensors, gaps and bytes past the last tensor are refused, as the reference implementation does", async (t) => {
+  const data = le("f32", [1, 2, 3, 4]);
+  const overlap = fromHeaderText('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', data);
+  const error = await t.throwsAsync(readStateDict(write(t, overlap)), { instanceOf: CheckpointError, message: /tensor 'b': data_offsets \[0, 16\] overlap the tensor before it \(which ends at 16\)/ });
+  t.is(error.key, "b");
+  const gap = fromHeaderText('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}', data);
+  await t.throwsAsync(readStateDict(write(t, gap)), { instanceOf: CheckpointError, message: /tensor 'b': data_offsets \[8, 12\] leave a gap after byte 4/ });
+  const tail = fromHeaderText('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', data);
+  await t.throwsAsync(readStateDict(write(t, tail)), { instanceOf: CheckpointError, message: /the tensors cover 8 bytes of data but 16 follow the header/ });
+});
+
+test("a 4.0 in a shape or offsets is refused, not read as 4; numbers inside strings are left alone", async (t) => {
+  const data = le("f32", [1, 2, 3, 4]);
+  const floats = fromHeaderText('{"a":{"dtype":"F32","shape":[4.0],"data_offsets":[0,16]}}', data);
+  await t.throwsAsync(readStateDict(write(t, floats)), {
+    instanceOf: CheckpointError,
+    message: /the JSON header holds the number 4\.0 where only non-negative integers belong/,
+  });
+  const exponent = fromHeaderText('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,1.6e1]}}', data);
+  await t.throwsAsync(readStateDict(write(t, exponent)), { instanceOf: CheckpointError, message: /the number 1\.6e1/ });
+  const quoted = fromHeaderText('{"__metadata__":{"lr":"1.5e-4","note":"a \\" 2.5"},"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', data);
+  const { info } = await readStateDict(write(t, quoted));
+  t.deepEqual(info.metadata, { lr: "1.5e-4", note: 'a " 2.5' });
+});
+
+test("a header length beyond the format's 100 MB limit is refused without reading it", async (t) => {
+  const bytes = Buffer.alloc(200);
+  bytes.writeBigUInt64LE(150_000_000n);
+  bytes[8] = 0x7b;
+  // isSafetensors needs the claimed header to fit in the file, so claim it in a file that big: sparse.
+  const path = write(t, bytes);
+  truncateSync(path, 150_000_100);
+  await t.throwsAsync(readStateDict(path), { instanceOf: CheckpointError, message: /its header claims 150000000 bytes, more than the 100000000 the format allows/ });
 });

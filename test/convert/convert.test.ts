@@ -2,7 +2,7 @@ import test from "ava";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { randomStateDictFromKeys, type KeysJson } from "../support/random_state_dict.js";
 import { AbortError, CheckpointError, InputError } from "../../lib/errors.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { convertCheckpoint, type ConvertOptions } from "../../lib/convert/convert.js";

@@ -1,11 +1,16 @@
 import test from "ava";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { crc32, deflateSync } from "node:zlib";
+import sharp from "sharp";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { readImage, writeImage } from "../../lib/io/image.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+
+const run = promisify(execFile);
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();
@@ -109,7 +114,7 @@ test("an unreadable or missing image: FileFormatError naming the file", async (t
   t.is(error.file, path);
   t.regex(error.message, new RegExp(`^${path}: cannot read the image: `));
   const missing = await t.throwsAsync(readImage(join(dir, "missing.png")), { instanceOf: FileFormatError });
-  t.regex(missing.message, /missing\.png: cannot read the image: Input file is missing/);
+  t.regex(missing.message, /missing\.png: cannot read the image: no such file/);
   await t.throwsAsync(readImage(new Uint8Array([1, 2, 3])), { instanceOf: FileFormatError, message: /^image bytes: cannot read the image/ });
 });
 
@@ -124,4 +129,101 @@ test("writeImage refuses bad arrays, extensions and options with InputError, wri
   await t.throwsAsync(writeImage(join(dir, "x.png"), ndarray(new Float32Array(4), [2, 2]) as never), { instanceOf: InputError, message: /dtype uint8/ });
   await t.throwsAsync(writeImage(join(dir, "x.jpg"), rgb, { quality: 0 }), { instanceOf: InputError, message: /options\.quality/ });
   t.deepEqual(readdirSync(dir), []);
+});
+
+/** A 4 wide, 2 high image of four distinct pixels per row, stored as given with an EXIF orientation tag. */
+const STORED = [
+  [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0],
+  [0, 255, 255], [255, 0, 255], [128, 128, 128], [0, 0, 0],
+];
+
+async function withOrientation(format: "tiff" | "jpeg", orientation: number, scale = 1): Promise<Buffer> {
+  // Each pixel becomes a scale x scale block, so JPEG's 8x8 blocks keep the colours clean.
+  const width = 4 * scale;
+  const height = 2 * scale;
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.set(STORED[Math.floor(y / scale) * 4 + Math.floor(x / scale)], (y * width + x) * 3);
+  const image = sharp(raw, { raw: { width, height, channels: 3 } }).withMetadata({ orientation });
+  return format === "tiff" ? image.tiff({ compression: "none" }).toBuffer() : image.jpeg({ quality: 100, chromaSubsampling: "4:4:4" }).toBuffer();
+}
+
+function pixelAt(image: { data: Uint8Array; shape: readonly number[] }, y: number, x: number): number[] {
+  const at = (y * image.shape[1] + x) * 3;
+  return [...image.data.subarray(at, at + 3)];
+}
+
+test("EXIF orientation is applied on read, as OpenCV's imread and Pillow's exif_transpose do", async (t) => {
+  // Orientation 6: the camera was turned 90° clockwise; viewers rotate the stored pixels 90° clockwise.
+  const rotated = await readImage(await withOrientation("tiff", 6));
+  t.deepEqual(rotated.shape, [4, 2, 3]);
+  t.deepEqual(pixelAt(rotated, 0, 0), STORED[4]); // stored bottom-left lands top-left
+  t.deepEqual(pixelAt(rotated, 0, 1), STORED[0]);
+  t.deepEqual(pixelAt(rotated, 3, 1), STORED[3]);
+  // Orientation 3: upside down.
+  const flipped = await readImage(await withOrientation("tiff", 3));
+  t.deepEqual(flipped.shape, [2, 4, 3]);
+  t.deepEqual(pixelAt(flipped, 0, 0), STORED[7]);
+  t.deepEqual(pixelAt(flipped, 1, 3), STORED[0]);
+  // Orientation 2: mirrored left to right.
+  const mirrored = await readImage(await withOrientation("tiff", 2));
+  t.deepEqual(pixelAt(mirrored, 0, 0), STORED[3]);
+});
+
+test("a camera JPEG with orientation 8 comes out upright; { orientation: \"keep\" } gives the stored pixels", async (t) => {
+  const jpeg = await withOrientation("jpeg", 8, 8);
+  const upright = await readImage(jpeg);
+  t.deepEqual(upright.shape, [32, 16, 3]);
+  const close = (actual: number[], expected: number[]) => actual.every((value, i) => Math.abs(value - expected[i]) <= 8);
+  t.true(close(pixelAt(upright, 4, 4), STORED[3]), String(pixelAt(upright, 4, 4))); // 90° counter-clockwise: top-right lands top-left
+  t.true(close(pixelAt(upright, 28, 12), STORED[4]), String(pixelAt(upright, 28, 12)));
+  const stored = await readImage(jpeg, { orientation: "keep" });
+  t.deepEqual(stored.shape, [16, 32, 3]);
+  t.true(close(pixelAt(stored, 4, 4), STORED[0]));
+  await t.throwsAsync(readImage(jpeg, { orientation: "exif" as never }), { instanceOf: InputError, message: /Expected one of "apply", "keep" for options\.orientation/ });
+  await t.throwsAsync(readImage(jpeg, { rotate: true } as never), { instanceOf: InputError, message: /Unknown option "rotate"/ });
+});
+
+test("importing the package does not load sharp; reading an image does", async (t) => {
+  const script = join(tempDir(t), "probe.mts");
+  const vipsLoaded = "() => process.report.getReport().sharedObjects.some((path) => /vips/.test(path))";
+  writeFileSync(
+    script,
+    `const loaded = ${vipsLoaded};\n` +
+      `const api = await import(${JSON.stringify(join(repoRoot, "lib/index.ts"))});\n` +
+      "const before = loaded();\n" +
+      `await api.readImage(${JSON.stringify(fixture("utils", "sample_a.sample2png.png"))});\n` +
+      "console.log(JSON.stringify({ before, after: loaded() }));\n",
+  );
+  const { stdout } = await run(process.execPath, ["--import", "tsx", script], { cwd: repoRoot });
+  t.deepEqual(JSON.parse(stdout.trim().split("\n").at(-1)!), { before: false, after: true });
+});
+
+test("writeImage: a missing folder, a folder in the way or an encoder failure is an InputError naming the file", async (t) => {
+  const dir = tempDir(t);
+  const rgb = ndarray(new Uint8Array(12), [2, 2, 3], "uint8");
+  const missing = join(dir, "no", "such", "out.png");
+  const error = await t.throwsAsync(writeImage(missing, rgb), { instanceOf: InputError, message: `Cannot write ${missing}: its folder does not exist` });
+  t.is(error.file, missing);
+  mkdirSync(join(dir, "taken.png"));
+  await t.throwsAsync(writeImage(join(dir, "taken.png"), rgb), { instanceOf: InputError, message: /taken\.png: it is a folder$/ });
+  // JPEG cannot hold more than 65535 pixels per row: sharp's error comes back typed.
+  const wide = ndarray(new Uint8Array(70_000 * 3), [1, 70_000, 3], "uint8");
+  const encoder = await t.throwsAsync(writeImage(join(dir, "wide.jpg"), wide), { instanceOf: InputError });
+  t.regex(encoder.message, /^Cannot write .*wide\.jpg: the JPEG encoder failed: /);
+  t.deepEqual(readdirSync(dir), ["taken.png"]);
+});
+
+test("a header declaring far more pixels than its file can hold is refused before decoding", async (t) => {
+  const png = Buffer.from(handMadePng(8, 8, 8, 2, new Array(8 * 8 * 3).fill(0)));
+  // 16000 x 16000 (sharp's own limit allows it): 1 GB of pixels from a 100-byte file.
+  png.writeUInt32BE(16_000, 16);
+  png.writeUInt32BE(16_000, 20);
+  const error = await t.throwsAsync(readImage(png), { instanceOf: FileFormatError });
+  t.regex(error.message, /^image bytes: cannot read the image: it declares more than \d+ pixels, more than its size can hold/);
+  // A real 24-Mpixel image of one colour compresses ~900:1 (80 KB of PNG, 140 KB of JPEG) and still reads.
+  for (const format of ["png", "jpeg"] as const) {
+    const flat = await sharp({ create: { width: 6000, height: 4000, channels: 3, background: "white" } })[format]().toBuffer();
+    t.true(flat.length < 200_000);
+    t.deepEqual((await readImage(flat)).shape, [4000, 6000, 3], format);
+  }
 });

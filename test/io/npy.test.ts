@@ -1,5 +1,5 @@
 import test from "ava";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { encodeNpy, parseNpy, readNpy, writeNpy } from "../../lib/io/npy.js";
@@ -188,13 +188,50 @@ test("reads format versions 2.0 and 3.0 (4-byte header length, utf-8 header)", (
   }
 });
 
-test("writes format 2.0 when the header outgrows 64 KiB, and reads it back", (t) => {
-  const shape = new Array<number>(25_000).fill(1); // "1, " x 25000 = 75 KB of header
-  const bytes = concat(encodeNpy(ndarray(new Uint8Array([5]), shape)));
-  t.is(bytes[6], 2);
-  const array = readNpy(bytes);
-  t.is(array.shape.length, 25_000);
-  t.deepEqual(Array.from(array.data as Uint8Array), [5]);
+test("NumPy's limits: more than 64 dimensions is refused on write and read, a header over 10000 characters on read", (t) => {
+  t.throws(() => encodeNpy(ndarray(new Uint8Array([5]), new Array<number>(65).fill(1))), {
+    instanceOf: InputError,
+    message: /it has 65 dimensions and NumPy arrays have at most 64/,
+  });
+  const wide = handMadeNpy(`{'descr': '|u1', 'fortran_order': False, 'shape': (${"1, ".repeat(65)}), }`, new Uint8Array([5]));
+  headerError(t, wide, /has 65 dimensions; NumPy arrays have at most 64/);
+  const padded = handMadeNpy(`{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }${" ".repeat(10_000)}`, new Uint8Array([5]), 2);
+  headerError(t, padded, /the \.npy header is longer than NumPy's limit of 10000 characters/);
+  const rank64 = ndarray(new Uint8Array([5]), new Array<number>(64).fill(1));
+  t.deepEqual(readNpy(concat(encodeNpy(rank64))).shape, rank64.shape);
+});
+
+test("a header claiming gigabytes, or nested 100000 deep, is refused at once without a stack overflow", (t) => {
+  const claiming = Buffer.alloc(64);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]).copy(claiming);
+  claiming.writeUInt32LE(0xfffffff0, 8);
+  headerError(t, claiming, /longer than NumPy's limit of 10000 characters/);
+  const deep = handMadeNpy(`{'descr': ${"[".repeat(100_000)}${"]".repeat(100_000)}, 'fortran_order': False, 'shape': (1,), }`, new Uint8Array(1), 2);
+  headerError(t, deep, /longer than NumPy's limit/);
+  const nested = handMadeNpy(`{'descr': ${"(".repeat(4000)}${")".repeat(4000)}, 'fortran_order': False, 'shape': (1,), }`, new Uint8Array(1));
+  headerError(t, nested, /literals nested more than 32 deep/);
+});
+
+test("a dimension that is a float, negative or too large is refused by name", (t) => {
+  const data = new Uint8Array(4);
+  headerError(t, handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (4.0,), }", data), /dimension 4\.0 in shape \(4\.0,\) is not an integer/);
+  headerError(t, handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2e0), }", data), /dimension 2e0 in shape \(2, 2e0\) is not an integer/);
+  headerError(t, handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (-4,), }", data), /negative dimension -4 in shape \(-4,\)/);
+  headerError(t, handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (99999999999999999999,), }", data), /dimension 99999999999999999999 .* is too large/);
+  headerError(t, handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': [4], }", data), /expected a tuple of integers for 'shape' but found \[4\]/);
+  t.deepEqual(readNpy(handMadeNpy("{'descr': '|u1', 'fortran_order': False, 'shape': (4L,), }", data)).shape, [4]); // Python 2's long
+});
+
+test("data at an odd offset of a Node Buffer (a view, whose slice() is a view too) is copied, not a RangeError", (t) => {
+  const values = new Float64Array([1.5, -2.25, 1e300]);
+  const file = concat(encodeNpy(ndarray(values, [3])));
+  for (const shift of [1, 2, 3, 5, 7]) {
+    const holder = Buffer.alloc(file.length + shift);
+    file.copy(holder, shift);
+    const array = readNpy(holder.subarray(shift));
+    t.deepEqual(Array.from(array.data as Float64Array), [1.5, -2.25, 1e300]);
+    t.is(array.data.byteOffset % 8, 0);
+  }
 });
 
 test("encodeNpy hands out the array's own memory as the data part", (t) => {
@@ -255,7 +292,9 @@ test("a garbled header dict: FileFormatError quoting it", (t) => {
   headerError(t, handMadeNpy("{'descr': '<f4' 'fortran_order': False}", data), /corrupt \.npy header \(expected "," or "}"/);
   headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': 0, 'shape': (1,), }", data), /expected True or False for 'fortran_order'/);
   headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': 1, }", data), /expected a tuple of integers for 'shape' but found 1/);
-  headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, }", data), /expected a tuple of integers for 'shape' but found undefined/);
+  headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, }", data), /missing key 'shape': a header has exactly 'descr', 'fortran_order' and 'shape'/);
+  headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'extra': 1}", data), /unexpected key 'extra'/);
+  headerError(t, handMadeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } trailing", data), /unexpected text after the header dict/);
 });
 
 test("a missing file or a folder: FileFormatError naming the file and why", (t) => {
@@ -280,4 +319,14 @@ test("writing an invalid array or a dtype numpy lacks: InputError, and no file",
 test("bad arguments: InputError", (t) => {
   t.throws(() => readNpy(42 as never), { instanceOf: InputError, message: /Expected a path or a Uint8Array for input but received 42/ });
   t.throws(() => readNpy(new Uint8Array(0), { halfPrecision: "half" as never }), { instanceOf: InputError, message: /options\.halfPrecision/ });
+});
+
+test("writeNpy into a missing folder or onto a folder: InputError naming the file", (t) => {
+  const dir = tempDir(t);
+  const array = ndarray(new Float32Array(2), [2]);
+  const missing = join(dir, "no", "depth.npy");
+  const error = t.throws(() => writeNpy(missing, array), { instanceOf: InputError, message: `Cannot write ${missing}: its folder does not exist` });
+  t.is(error.file, missing);
+  mkdirSync(join(dir, "depth.npy"));
+  t.throws(() => writeNpy(join(dir, "depth.npy"), array), { instanceOf: InputError, message: /depth\.npy: it is a folder$/ });
 });

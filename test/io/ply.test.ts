@@ -1,5 +1,5 @@
 import test from "ava";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../../lib/errors.js";
 import { writePly } from "../../lib/io/ply.js";
@@ -67,4 +67,14 @@ test("colours for another number of points are refused and the previous file is 
   t.throws(() => writePly(path, ndarray<"float32">(new Float32Array(4), [2, 2])), { instanceOf: InputError, message: /Expected shape \[N, 3\] for points but received \[2, 2\]/ });
   t.is(readFileSync(path, "utf8"), "previous");
   t.deepEqual(readdirSync(dir), ["cloud.ply"]);
+});
+
+test("a missing folder or a folder at the path: InputError naming the file, not a bare ENOENT", (t) => {
+  const dir = tempDir(t);
+  const points = ndarray<"float32">(new Float32Array(3), [1, 3]);
+  const missing = join(dir, "missing", "cloud.ply");
+  const error = t.throws(() => writePly(missing, points), { instanceOf: InputError, message: `Cannot write ${missing}: its folder does not exist` });
+  t.is(error.file, missing);
+  mkdirSync(join(dir, "cloud.ply"));
+  t.throws(() => writePly(join(dir, "cloud.ply"), points), { instanceOf: InputError, message: /cloud\.ply: it is a folder$/ });
 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { readNpz, writeNpz } from "../../lib/io/npz.js";
 import { type EndoSynthSample, firstOutOfRangeClass, readSample, SEG_CLASSES, validateSample, writeSample } from "../../lib/io/sample.js";
-import { openZip } from "../../lib/io/zip.js";
+import { openZip } from "../../lib/io/zip_reader.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
 import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
 

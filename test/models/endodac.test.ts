@@ -1,6 +1,6 @@
 import test from "ava";
 import { join } from "node:path";
-import { writePth } from "../../lib/checkpoint/pth_writer.js";
+import { writePth } from "../support/pth_writer.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";

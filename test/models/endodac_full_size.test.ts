@@ -1,8 +1,8 @@
 import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writePth } from "../../lib/checkpoint/pth_writer.js";
-import { randomStateDictFromKeys, type KeysJson } from "../../lib/checkpoint/random_state_dict.js";
+import { writePth } from "../support/pth_writer.js";
+import { randomStateDictFromKeys, type KeysJson } from "../support/random_state_dict.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { modelSpec } from "../../lib/models/registry.js";
 import { fixture } from "../helpers/fixtures.js";

@@ -5,25 +5,24 @@
  * checkpoints larger than memory, as an iterator of `[key, tensor]`: each tensor goes to disk as
  * soon as it is yielded, so only one needs to exist at a time.
  *
- * For tests and benchmarks, not a public API. Tensors may be given as strided views of shared
+ * Test support (benchmark scripts use it too), never part of the package. Tensors may be given as strided views of shared
  * storages ({@link TensorView}) to write what torch writes for `x.t()` or for tied weights.
  *
  * @example
  * ```ts
  * writePth("random.pth", randomStateDictFromKeys(keysJson, 1)); // 1.4 GB in bounded memory
  * ```
- * @internal
  * @module
  */
 import { basename, extname } from "node:path";
-import { InputError } from "../errors.js";
-import { assertOneOf, assertOptions, assertString, invalidParameter } from "../is.js";
-import { ZipWriter } from "../io/zip.js";
-import { encodeFloat16 } from "../ndarray/float16.js";
-import { ITEM_SIZE, size, validateNdArray, type DType, type NdArray, type TypedArray } from "../ndarray/ndarray.js";
+import { InputError } from "../../lib/errors.js";
+import { assertOneOf, assertOptions, assertString, invalidParameter } from "../../lib/is.js";
+import { ZipWriter } from "../../lib/io/zip_writer.js";
+import { encodeFloat16 } from "../../lib/ndarray/float16.js";
+import { ITEM_SIZE, size, validateNdArray, type DType, type NdArray, type TypedArray } from "../../lib/ndarray/ndarray.js";
 import { Pickler } from "./pickler.js";
-import { STORAGE_DTYPES, type ByteOrder } from "./pth.js";
-import { contiguousStrides, layoutByteEnd } from "./tensor_data.js";
+import { STORAGE_DTYPES, type ByteOrder } from "../../lib/checkpoint/pth.js";
+import { contiguousStrides, layoutByteEnd } from "../../lib/checkpoint/tensor_data.js";
 
 /** A tensor as a strided view of a storage, as torch saves `x.t()`, `x[1:]` or tied weights. */
 export interface TensorView {
@@ -51,7 +50,10 @@ export interface WritePthOptions {
   stem?: string;
   /** Nest the state dict in a dict under this key (`{ model: state_dict }`), as training scripts do. */
   wrapIn?: string;
-  /** Other entries of that outer dict (requires `wrapIn`), written after the state dict. */
+  /**
+   * Other entries, written after the state dict: in the outer dict with `wrapIn`, otherwise in the
+   * state dict itself (as EndoDAC's trainer adds `height`, `width`, `use_stereo`).
+   */
   extra?: ReadonlyMap<string, PthValue>;
 }
 
@@ -84,7 +86,6 @@ export function writePth(path: string, stateDict: Iterable<readonly [string, Pth
   const stem = options?.stem ?? basename(path, extname(path));
   assertString("options.stem", stem);
   if (options?.wrapIn !== undefined) assertString("options.wrapIn", options.wrapIn);
-  if (options?.extra !== undefined && options.wrapIn === undefined) throw new InputError("options.extra needs options.wrapIn");
 
   const zip = new ZipWriter(path);
   try {
@@ -92,12 +93,10 @@ export function writePth(path: string, stateDict: Iterable<readonly [string, Pth
     const pickler = new Pickler();
     if (options?.wrapIn !== undefined) pickler.emptyDict().string(options.wrapIn);
     const result = pickleStateDict(pickler, writer, stateDict);
-    if (options?.wrapIn !== undefined) {
+    if (options?.wrapIn !== undefined) pickler.setItem();
+    for (const [key, value] of options?.extra ?? []) {
+      pickleValue(pickler.string(key), writer, value, key);
       pickler.setItem();
-      for (const [key, value] of options.extra ?? []) {
-        pickleValue(pickler.string(key), writer, value, key);
-        pickler.setItem();
-      }
     }
     zip.add(`${stem}/data.pkl`, pickler.finish());
     zip.add(`${stem}/byteorder`, new TextEncoder().encode(byteOrder));
@@ -145,8 +144,16 @@ function pickleValue(pickler: Pickler, writer: StorageWriter, value: PthValue, k
   } else pickleTensor(pickler, writer, value as PthTensor, key);
 }
 
-/** `_rebuild_tensor_v2((storage pid), offset, shape, stride, False, OrderedDict())`, as torch pickles a tensor. */
+/**
+ * `_rebuild_tensor_v2((storage pid), offset, shape, stride, False, OrderedDict())`, as torch pickles a
+ * tensor; the same tensor object a second time is a reference to the first (BINGET), as in pickle.
+ */
 function pickleTensor(pickler: Pickler, writer: StorageWriter, tensor: PthTensor, key: string): void {
+  const known = writer.pickled.get(tensor);
+  if (known !== undefined) {
+    pickler.recall(known);
+    return;
+  }
   const view = asView(tensor, key);
   const storage = writer.storageOf(view.storage, key);
   pickler.global("torch._utils", "_rebuild_tensor_v2").mark();
@@ -155,6 +162,7 @@ function pickleTensor(pickler: Pickler, writer: StorageWriter, tensor: PthTensor
   pickler.int(view.offset).intTuple(view.shape).intTuple(view.stride).bool(false);
   pickler.global("collections", "OrderedDict").emptyTuple().reduce();
   pickler.tuple().reduce();
+  writer.pickled.set(tensor, pickler.remember());
 }
 
 function asView(tensor: PthTensor, key: string): Required<TensorView> {
@@ -188,6 +196,8 @@ interface WrittenStorage {
  */
 class StorageWriter {
   private readonly written = new WeakMap<TypedArray, WrittenStorage>();
+  /** Memo index of each tensor object already pickled. */
+  readonly pickled = new WeakMap<PthTensor, number>();
   count = 0;
 
   constructor(

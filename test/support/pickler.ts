@@ -2,10 +2,9 @@
  * A minimal pickle protocol 2 emitter, the counterpart of {@link unpickle}: just the opcodes
  * `torch.save` itself emits for a state dict (see `writePth`), so Python's `pickle` and
  * torch read what it writes.
- * @internal
  * @module
  */
-import { OP } from "./pickle.js";
+import { OP } from "../../lib/checkpoint/pickle.js";
 
 const utf8 = new TextEncoder();
 
@@ -152,6 +151,18 @@ export class Pickler {
     this.opcode(OP.LONG1);
     this.byte(digits.length);
     return this.raw(Uint8Array.from(digits));
+  }
+
+  /** Memoises the value on top of the stack (BINPUT), as Python's pickler does for each object; returns its index. */
+  remember(): number {
+    const index = this.memo.size;
+    this.put(`#${index}`);
+    return index;
+  }
+
+  /** Pushes a memoised value again (BINGET): how a pickle refers to an object it already holds. */
+  recall(index: number): this {
+    return this.get(index);
   }
 
   private put(name: string): this {

@@ -4,20 +4,18 @@
  * full-size checkpoint (MiDaS: 345 M parameters, 1.4 GB) in bounded memory, for tests and
  * benchmarks that must not depend on the authors' downloads.
  *
- * It lives beside the pth writer in lib/ rather than under test/ because benchmark scripts use it
- * as much as tests do; it is internal and not exported from the package.
+ * Test support (benchmark scripts use it too): never part of the package.
  *
  * @example
  * ```ts
  * const keys = JSON.parse(readFileSync("fixtures/midas/keys_full.json", "utf8"));
  * writePth("midas-random.pth", randomStateDictFromKeys(keys, 42));
  * ```
- * @internal
  * @module
  */
-import { invalidParameter } from "../is.js";
-import { roundFloat16 } from "../ndarray/float16.js";
-import { DTYPES, isShape, size, zeros, type DType, type NdArray } from "../ndarray/ndarray.js";
+import { invalidParameter } from "../../lib/is.js";
+import { roundFloat16 } from "../../lib/ndarray/float16.js";
+import { DTYPES, isShape, size, zeros, type DType, type NdArray } from "../../lib/ndarray/ndarray.js";
 
 /** One key of a `keys_full.json`. */
 export interface KeySpec {
