@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { packageRoot } from "./build_native.js";
 
 const require = createRequire(import.meta.url);
@@ -22,10 +23,22 @@ const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 const packDir = join(packageRoot, "pack");
 const manifest = JSON.parse(readFileSync(join(packageRoot, "package.json"), "utf8"));
 
-/** The platforms published: the main package's optionalDependencies name their packages. */
-const PLATFORMS = Object.keys(manifest.optionalDependencies ?? {})
-  .filter((name) => name.startsWith("@endosynth/"))
-  .map((name) => name.slice("@endosynth/".length));
+/**
+ * The main package's manifest as published: the repository's, plus one optional dependency per
+ * platform package at the same version. The repository's own package.json cannot list them: they
+ * exist only once published, and `npm ci` refuses a lock file without them.
+ */
+export function publishedManifest(repositoryManifest, platforms) {
+  const optionalDependencies = Object.fromEntries(platforms.map((platform) => [`@endosynth/${platform}`, repositoryManifest.version]));
+  return { ...repositoryManifest, optionalDependencies: { ...repositoryManifest.optionalDependencies, ...optionalDependencies } };
+}
+
+/** The platforms that have a binary package, from the compiled library (one list, in lib/platform/package.ts). */
+async function publishedPlatforms() {
+  if (!existsSync(join(packageRoot, "dist", "index.js"))) execFileSync(npm, ["run", "compile"], { cwd: packageRoot, stdio: "inherit" });
+  const { PREBUILT_PLATFORMS } = await import(pathToFileURL(join(packageRoot, "dist", "platform", "package.js")).href);
+  return [...PREBUILT_PLATFORMS];
+}
 
 /** npm's os, cpu and libc fields of a platform package (the Linux binaries need glibc). */
 function platformFields(platform) {
@@ -116,6 +129,19 @@ function stagePlatform(platform) {
   return { stage, name, hasAddon };
 }
 
+/** The folder of the main package, ready for `npm pack`: the files npm would pack, and the published manifest. */
+function stageMain(platforms) {
+  const stage = join(packDir, "stage", "endosynth");
+  const [listing] = JSON.parse(execFileSync(npm, ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: packageRoot, encoding: "utf8" }));
+  for (const { path } of listing.files) {
+    if (path === "package.json") continue;
+    mkdirSync(dirname(join(stage, path)), { recursive: true });
+    cpSync(join(packageRoot, path), join(stage, path));
+  }
+  writeFileSync(join(stage, "package.json"), `${JSON.stringify(publishedManifest(manifest, platforms), null, 2)}\n`);
+  return stage;
+}
+
 function npmPack(folder) {
   const output = execFileSync(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", packDir], { cwd: folder, encoding: "utf8" });
   const [packed] = JSON.parse(output);
@@ -126,18 +152,18 @@ function megabytes(bytes) {
   return `${(bytes / 2 ** 20).toFixed(1)} MB`;
 }
 
-function main() {
+async function main() {
+  const published = await publishedPlatforms();
   const all = process.argv.includes("--all-platforms");
-  const platforms = all ? PLATFORMS : [currentPlatform()];
-  const unknown = platforms.filter((platform) => !PLATFORMS.includes(platform));
+  const platforms = all ? published : [currentPlatform()];
+  const unknown = platforms.filter((platform) => !published.includes(platform));
   if (unknown.length > 0) {
-    console.error(`pack: endosynth publishes no binaries for ${unknown.join(", ")} (only ${PLATFORMS.join(", ")})`);
+    console.error(`pack: endosynth publishes no binaries for ${unknown.join(", ")} (only ${published.join(", ")})`);
     process.exit(1);
   }
   rmSync(packDir, { recursive: true, force: true });
   mkdirSync(packDir, { recursive: true });
-  if (!existsSync(join(packageRoot, "dist", "index.js"))) execFileSync(npm, ["run", "compile"], { cwd: packageRoot, stdio: "inherit" });
-  const main = npmPack(packageRoot);
+  const main = npmPack(stageMain(published));
   console.log(`pack: ${main.file} (${megabytes(main.size)}, ${megabytes(main.unpackedSize)} unpacked)`);
   for (const platform of platforms) {
     const { stage, name, hasAddon } = stagePlatform(platform);
@@ -147,4 +173,4 @@ function main() {
   rmSync(join(packDir, "stage"), { recursive: true, force: true });
 }
 
-main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -25,15 +25,16 @@ const EXPECTED: Record<string, Surface> = {
     values: [
       "DTYPES", "HALF_PRECISIONS", "ITEM_SIZE", "MAX_IMAGE_SIDE", "SEG_CLASSES", "ZipWriter", "copy",
       "decodeBfloat16", "decodeFloat16", "encodeFloat16", "encodeNpy", "expectArray", "formatShape",
-      "ndarray", "openZip", "parseNpy", "readImage", "readNpy", "readNpz", "readSample", "readZipEntry",
-      "reshape", "roundFloat16", "size", "syntheticSample", "toImageArray", "validateNdArray",
-      "validateSample", "writeImage", "writeNpy", "writeNpz", "writePly", "writeSample", "zeros",
+      "ndarray", "openZip", "openZipFile", "parseNpy", "readImage", "readNpy", "readNpz", "readSample",
+      "readZipEntry", "readZipEntryHead", "reshape", "roundFloat16", "size", "syntheticSample",
+      "toImageArray", "validateNdArray", "validateSample", "writeImage", "writeNpy", "writeNpz", "writePly",
+      "writeSample", "zeros",
     ],
     types: [
-      "DType", "DTypeData", "EndoSynthSample", "HalfPrecision", "ImageDataLike", "ImageInput", "NdArray",
-      "NpySource", "ReadNpyOptions", "ReadZipEntryOptions", "SegClass", "SharpRawImage",
-      "SyntheticSampleOptions", "TypedArray", "WriteImageOptions", "WriteNpzOptions", "WriteSampleOptions",
-      "ZipAddOptions", "ZipArchive", "ZipEntry",
+      "DType", "DTypeData", "EndoSynthSample", "HalfPrecision", "ImageDataLike", "ImageInput",
+      "ImageOrientation", "NdArray", "NpySource", "ReadImageOptions", "ReadNpyOptions", "ReadZipEntryOptions",
+      "SegClass", "SharpRawImage", "SyntheticSampleOptions", "TypedArray", "WriteImageOptions",
+      "WriteNpzOptions", "WriteSampleOptions", "ZipAddOptions", "ZipArchive", "ZipEntry",
     ],
   },
   "./viz": {
@@ -72,9 +73,9 @@ const EXPECTED: Record<string, Surface> = {
     ],
     types: [
       "ByteOrder", "ChannelOrder", "Checkpoint", "CheckpointFormat", "CheckpointInfo", "ConversionReport",
-      "ConvertOptions", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo", "OpsetImport",
-      "Precision", "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike",
-      "UnusedKey",
+      "ConvertOptions", "DroppedEntry", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo",
+      "OpsetImport", "Precision", "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict",
+      "StateDictLike", "UnusedKey",
     ],
   },
 };

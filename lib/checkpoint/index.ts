@@ -9,6 +9,7 @@ export {
   type Checkpoint,
   type CheckpointFormat,
   type CheckpointInfo,
+  type DroppedEntry,
   type ReadStateDictFromBytesOptions,
   type ReadStateDictOptions,
   type StateDict,

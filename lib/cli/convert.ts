@@ -43,6 +43,10 @@ async function runConvert(name: ModelName, options: ConvertCommandOptions): Prom
     lines.push(`${report.unusedKeys.length} checkpoint keys not used by inference:`);
     for (const unused of report.unusedKeys) lines.push(`  ${unused.key}: ${unused.reason}`);
   }
+  if (report.droppedEntries.length > 0) {
+    lines.push(`${report.droppedEntries.length} checkpoint entries left out (not tensors):`);
+    for (const dropped of report.droppedEntries) lines.push(`  ${dropped.key}: ${dropped.type}`);
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { AbortError, CheckpointError, InputError } from "../errors.js";
-import { readStateDict } from "../checkpoint/state_dict.js";
+import { readStateDict, type DroppedEntry } from "../checkpoint/state_dict.js";
 import { Graph } from "../onnx/graph.js";
 import { toFloat16 } from "../onnx/fp16_pass.js";
 import { writeOnnx, type OnnxGraph } from "../onnx/writer.js";
@@ -56,9 +56,12 @@ export async function convertInThisThread(options: ConvertOptions): Promise<Conv
   const { onProgress, signal } = options;
 
   let stateDict = options.stateDict;
+  let droppedEntries: DroppedEntry[] = [];
   if (!stateDict) {
     onProgress?.({ phase: "reading checkpoint", detail: options.checkpoint });
-    stateDict = (await readStateDict(options.checkpoint!)).stateDict;
+    const checkpoint = await readStateDict(options.checkpoint!);
+    stateDict = checkpoint.stateDict;
+    droppedEntries = [...checkpoint.info.dropped];
   }
   throwIfAborted(signal);
   assertArchitecture(spec, [...stateDict.keys()], options.checkpoint);
@@ -90,6 +93,7 @@ export async function convertInThisThread(options: ConvertOptions): Promise<Conv
     parameters: usage.parameters,
     consumedKeys: usage.consumed,
     unusedKeys: usage.unused,
+    droppedEntries,
     nodes: written.nodes.length,
     channelOrder,
     precision,

@@ -7,6 +7,7 @@ import { assertAbortSignal, assertFunction, assertOneOf, assertOptions, assertSt
 import type { ChannelOrder } from "../models/blocks/preprocess.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import type { StateDictLike, UnusedKey } from "../models/weights.js";
+import type { DroppedEntry } from "../checkpoint/state_dict.js";
 import type { ProgressCallback } from "../progress.js";
 
 export type { ChannelOrder } from "../models/blocks/preprocess.js";
@@ -58,6 +59,12 @@ export interface ConversionReport {
   consumedKeys: string[];
   /** State-dict keys the model has but inference does not use, each with the reason. */
   unusedKeys: UnusedKey[];
+  /**
+   * Entries of the checkpoint that are not tensors and were left out, as the official wrapper
+   * does (EndoDAC's trainer saves `height`, `width`, `use_stereo` beside the weights; a wrapper
+   * dict's `optimizer`, `epoch`, ...). Empty for a plain state dict or one given in memory.
+   */
+  droppedEntries: DroppedEntry[];
   /** Nodes in the ONNX graph. */
   nodes: number;
   /** The frame channel order the graph expects (`options.channelOrder`, default `"rgb"`). */

@@ -1,7 +1,7 @@
 /**
  * The per-platform binary package: `@endosynth/<os>-<cpu>` holds, for one platform only, the
  * prebuilt native addon (where TensorRT exists) and the ONNX Runtime CPU runtime. npm installs the
- * one that matches (the main package lists all of them as optionalDependencies, each with `os`,
+ * one that matches (the published main package lists all of them as optionalDependencies, each with `os`,
  * `cpu` and `libc` fields, and none runs an install script), like sharp's `@img/sharp-<platform>`.
  * @module
  */

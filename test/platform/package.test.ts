@@ -1,6 +1,7 @@
 import test from "ava";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { currentPlatform, findPlatformPackage, PREBUILT_PLATFORMS, platformPackageName, waysOut } from "../../lib/platform/package.js";
 import { packageJson } from "../../lib/package_info.js";
 import { readFileSync } from "node:fs";
@@ -60,8 +61,12 @@ test("a platform without binaries is named, with the platforms that have them an
   t.regex(waysOut(), /npm install onnxruntime-node.*npm_config_build_from_source=true npm rebuild endosynth/);
 });
 
-test("package.json lists one optional platform package per platform, at this version", (t) => {
-  const manifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { optionalDependencies: Record<string, string> };
+test("the published manifest lists one optional platform package per platform, at this version", async (t) => {
+  const repositoryManifest = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { optionalDependencies?: Record<string, string> };
+  t.is(repositoryManifest.optionalDependencies, undefined, "the repository's lock file cannot hold unpublished packages");
+  const packScript = pathToFileURL(join(repoRoot, "scripts", "pack.js")).href;
+  const { publishedManifest } = (await import(packScript)) as { publishedManifest(manifest: object, platforms: string[]): { optionalDependencies: Record<string, string> } };
+  const manifest = publishedManifest(repositoryManifest, [...PREBUILT_PLATFORMS]);
   t.deepEqual(manifest.optionalDependencies, Object.fromEntries(PREBUILT_PLATFORMS.map((platform) => [platformPackageName(platform), version])));
   t.is(platformPackageName(), `@endosynth/${currentPlatform()}`);
 });
