@@ -109,7 +109,7 @@ async function probeWithFfmpeg(path: string, ffmpeg: string): Promise<VideoInfo>
   const fps = parseRateText(/, ([\d.]+k?) fps/.exec(line)?.[1]) ?? parseRateText(/, ([\d.]+k?) tbr/.exec(line)?.[1]);
   if (!size || fps === undefined) throw new FileFormatError(`${path}: ffmpeg states no size or frame rate for its video stream: ${line.trim()}`, { file: path });
   const rotationText = /displaymatrix: rotation of (-?[\d.]+) degrees/.exec(stderr)?.[1];
-  const rotation = rotationText === undefined ? 0 : -Number(rotationText);
+  const rotation = rotationText === undefined ? 0 : Number(rotationText);
   const info: VideoInfo = { ...uprightSize(Number(size[1]), Number(size[2]), rotation), fps, codec: video[1], rotation };
   const duration = /Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)/.exec(stderr);
   if (duration) info.duration = Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]);

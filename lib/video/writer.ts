@@ -45,7 +45,9 @@ const VP9_ARGS = ["-b:v", "0", "-crf", "32", "-deadline", "good", "-cpu-used", "
  * B-frames the edit list it writes then cuts the last frames off. Without B-frames, and with the
  * last frame sent once more (see `close`), every frame shows for its time.
  */
-const NO_B_FRAMES = ["-bf", "0"];
+const NO_B_FRAMES = ["-bf", "0", "-use_editlist", "1"];
+/** Timestamp ticks (µs) per millisecond, the time unit of an MP4 edit list as ffmpeg writes it. */
+const TICKS_PER_MS = 1e6 / MATROSKA_TICK_NS;
 
 /**
  * The container and codec for a video file, from its extension: `.webm` → VP9, `.mp4`, `.m4v`,
@@ -98,7 +100,10 @@ export interface VideoWriterOptions extends FfmpegOptions {
   pixelFormat?: string;
   /** Further ffmpeg output options, e.g. `["-crf", "18"]`. */
   outputArgs?: string[];
-  /** A video file whose first audio stream is copied into the output unchanged (none: no audio). */
+  /**
+   * A video file whose first audio stream is copied into the output unchanged, whole (so when
+   * fewer frames are written than the file has, the audio runs on past the last picture).
+   */
   audioFrom?: string;
 }
 
@@ -159,7 +164,9 @@ function encoderArgs(options: CheckedWriterOptions, temporary: string): string[]
   const { width, height, encoding, pixelFormat, outputArgs, audioFrom } = options;
   const padded = encodedSize(width, height, pixelFormat);
   const pad = padded.width !== width || padded.height !== height ? ["-vf", `pad=${padded.width}:${padded.height}:0:0:black`] : [];
-  const audio = audioFrom === undefined ? ["-an"] : ["-map", "1:a:0?", "-c:a", "copy", "-shortest"];
+  // No -shortest: ffmpeg 4 ends on the input that runs out first in wall-clock time, and the audio
+  // file is read far faster than frames arrive, which would cut the video off.
+  const audio = audioFrom === undefined ? ["-an"] : ["-map", "1:a:0?", "-c:a", "copy"];
   return [
     "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
     "-f", "matroska", "-i", "pipe:0",
@@ -285,9 +292,11 @@ class FfmpegVideoWriter implements VideoWriter {
     if (this.#state !== "open") throw new DisposedError(`The video writer of ${this.path}`);
     const { container } = this.#options.encoding;
     if ((container === "mp4" || container === "mov") && this.#lastFrame) {
-      // The last frame's duration comes from a next frame: send it once more, one interval
-      // later. The edit list ends where this copy starts, so players show the real frames only.
-      await this.#send(this.#lastFrame, this.#lastTicks + (this.#lastInterval || this.#frameTicks));
+      // The last frame's duration comes from a next frame: send it once more, one interval later
+      // rounded up to a whole millisecond (the edit list's unit: it then ends exactly where this
+      // copy starts), so players show the real frames only, each for its time.
+      const end = this.#lastTicks + (this.#lastInterval || this.#frameTicks);
+      await this.#send(this.#lastFrame, Math.ceil(end / TICKS_PER_MS) * TICKS_PER_MS);
     }
     this.#state = "closing";
     this.#child.stdin!.end();
