@@ -260,6 +260,7 @@ class VideoDecoding {
     const stop = () => child.kill("SIGKILL");
     signal?.addEventListener("abort", stop, { once: true });
     let finished = false;
+    let failed = false;
     try {
       const buffers = new FrameBuffers(this.#options.allocate);
       const assembled = assembleFrames(child.stdout!, log, buffers, this.#state);
@@ -270,13 +271,17 @@ class VideoDecoding {
       }
       finished = true;
       await this.#finish(exited, log);
+    } catch (error) {
+      failed = true;
+      throw error;
     } finally {
       signal?.removeEventListener("abort", stop);
       if (!finished) {
         child.kill("SIGKILL");
         await exited;
       }
-      if (!this.#warned && log.errorCount > 0) this.#warnDecodeErrors(log);
+      // An error carries ffmpeg's messages itself; a consumer that stopped early still hears of them.
+      if (!failed && !this.#warned && log.errorCount > 0) this.#warnDecodeErrors(log);
     }
   }
 

@@ -8,7 +8,8 @@
  * | `stream.sdp` | RTP described by an SDP file (live) |
  * | `udp://`, `tcp://`, `rtp://`, `rtsp://`, `rtsps://`, `rtmp://`, `srt://`, `http://`, `https://` (MJPEG, HLS, ...) | a network stream (live) |
  * | `/dev/video0` | a V4L2 capture device (Linux, live) |
- * | `v4l2:/dev/video0`, `avfoundation:0` (macOS), `dshow:video=Name` (Windows), `gdigrab:desktop`, `x11grab::0.0`, `lavfi:testsrc` | ffmpeg input format `<format>`, device `<rest>` (live) |
+ * | `v4l2:/dev/video0`, `avfoundation:0` (macOS), `dshow:video=Name` (Windows), `gdigrab:desktop`, `x11grab::0.0` | ffmpeg input format `<format>`, device `<rest>` (live) |
+ * | `lavfi:testsrc=size=640x480:rate=30` | ffmpeg's generated test pattern, paced in real time (live) |
  * @module
  */
 import { statSync } from "node:fs";
@@ -67,7 +68,9 @@ export function parseSource(source: string): SourceSpec {
   if (V4L2_DEVICE.test(source)) return { source, inputArgs: ["-f", "v4l2", "-i", source], live: true };
   const device = DEVICE_PATTERN.exec(source);
   if (device && (DEVICE_FORMATS as readonly string[]).includes(device[1].toLowerCase())) {
-    return { source, inputArgs: ["-f", device[1].toLowerCase(), "-i", device[2]], live: true };
+    const format = device[1].toLowerCase();
+    // A generated pattern would otherwise come as fast as ffmpeg can draw it: pace it like a camera.
+    return { source, inputArgs: [...(format === "lavfi" ? ["-re"] : []), "-f", format, "-i", device[2]], live: true };
   }
   if (extname(source).toLowerCase() === ".sdp") {
     const { inputArgs } = fileSource(source, source);

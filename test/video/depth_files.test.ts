@@ -2,13 +2,14 @@ import test from "ava";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { crc32, inflateSync } from "node:zlib";
+import { crc32 } from "node:zlib";
 import sharp from "sharp";
 import { DisposedError, InputError } from "../../lib/errors.js";
 import { readNpz } from "../../lib/io/npz.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { crc32Combine, DepthStackWriter, writeDepthPng16, writeDepthTiff } from "../../lib/video/depth_files.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
+import { decodeGrey16Png } from "./png16.js";
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();
@@ -21,53 +22,6 @@ function depthMap(width = 9, height = 4, offset = 0): NdArray<"float32"> {
   const data = Float32Array.from({ length: width * height }, (_, i) => 0.0125 * i + 0.02 + offset);
   data.set([0, -1, Number.NaN, Number.POSITIVE_INFINITY, 70, 0.0004, 0.0005], 0);
   return ndarray<"float32">(data, [height, width]);
-}
-
-/**
- * A PNG decoder for 16-bit greyscale (all five row filters), written from the PNG specification:
- * independent of the encoder under test. Checks every chunk's CRC.
- */
-function decodeGrey16Png(bytes: Uint8Array): { width: number; height: number; values: Uint16Array } {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (!view.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) throw new Error("not a PNG");
-  let width = 0;
-  let height = 0;
-  const idat: Buffer[] = [];
-  for (let at = 8; at < view.length; ) {
-    const length = view.readUInt32BE(at);
-    const type = view.toString("latin1", at + 4, at + 8);
-    const data = view.subarray(at + 8, at + 8 + length);
-    if (view.readUInt32BE(at + 8 + length) !== crc32(view.subarray(at + 4, at + 8 + length))) throw new Error(`bad CRC in ${type}`);
-    if (type === "IHDR") {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      if (data[8] !== 16 || data[9] !== 0 || data[12] !== 0) throw new Error("not 16-bit non-interlaced greyscale");
-    }
-    if (type === "IDAT") idat.push(data);
-    at += 12 + length;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = 2 * width;
-  const pixels = Buffer.alloc(stride * height);
-  const paeth = (a: number, b: number, c: number) => {
-    const p = a + b - c;
-    const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-  };
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)];
-    for (let i = 0; i < stride; i++) {
-      const x = raw[y * (stride + 1) + 1 + i];
-      const a = i >= 2 ? pixels[y * stride + i - 2] : 0;
-      const b = y > 0 ? pixels[(y - 1) * stride + i] : 0;
-      const c = i >= 2 && y > 0 ? pixels[(y - 1) * stride + i - 2] : 0;
-      const predicted = [0, a, b, (a + b) >> 1, paeth(a, b, c)][filter];
-      pixels[y * stride + i] = (x + predicted) & 0xff;
-    }
-  }
-  const values = new Uint16Array(width * height);
-  for (let i = 0; i < values.length; i++) values[i] = pixels.readUInt16BE(2 * i);
-  return { width, height, values };
 }
 
 test("16-bit PNG: millimetres by default, 0 where there is no depth, clipped at 65535; sharp reads it as grey16", async (t) => {
