@@ -151,7 +151,10 @@ function crcUpdate(bytes: Uint8Array, crc: number): number {
   return bytes.byteLength === 0 ? crc : crc32(bytes, crc);
 }
 
-/** zlib's crc32_combine: the CRC-32 of A‖B from crc(A), crc(B) and B's length, without reading either again. */
+/**
+ * zlib's crc32_combine: the CRC-32 of A‖B from crc(A), crc(B) and B's length, without reading either again.
+ * @internal
+ */
 export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
   if (lengthB <= 0) return crcA >>> 0;
   const times = (matrix: Uint32Array, vector: number): number => {
