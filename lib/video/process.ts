@@ -67,3 +67,32 @@ export async function runToEnd(program: string, args: readonly string[]): Promis
   const exit = await exitOf(child);
   return { exit, stdout, stderr };
 }
+
+/** The spellings of the options whose names changed across ffmpeg versions. */
+export interface FfmpegDialect {
+  /** Keep every frame with its own timestamp: `-fps_mode passthrough` from ffmpeg 6 on, `-vsync passthrough` before (deprecated since 5.1). */
+  passthrough: string[];
+  /** Encode in the input's time base: `-enc_time_base demux` (7+), `-enc_time_base -1` before. */
+  inputTimeBase: string[];
+}
+
+const dialects = new Map<string, Promise<FfmpegDialect>>();
+
+/**
+ * The dialect of an ffmpeg, from its libavformat major version (58: ffmpeg 4, 59: 5, 60: 6, 61: 7;
+ * release builds and git snapshots alike print it), asked once per program.
+ */
+export function ffmpegDialect(ffmpeg: string): Promise<FfmpegDialect> {
+  let dialect = dialects.get(ffmpeg);
+  if (!dialect) {
+    dialect = runToEnd(ffmpeg, ["-hide_banner", "-version"]).then(({ stdout }) => {
+      const major = Number(/^libavformat\s+(\d+)\./m.exec(stdout)?.[1] ?? 58);
+      return {
+        passthrough: major >= 60 ? ["-fps_mode", "passthrough"] : ["-vsync", "passthrough"],
+        inputTimeBase: ["-enc_time_base", major >= 61 ? "demux" : "-1"],
+      };
+    });
+    dialects.set(ffmpeg, dialect);
+  }
+  return dialect;
+}

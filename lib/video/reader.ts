@@ -18,7 +18,7 @@ import { expectArray, type NdArray } from "../ndarray/ndarray.js";
 import { DecoderLog, type FrameInfo, LOG_LEVEL_ARGS } from "./decoder_log.js";
 import { FFMPEG_OPTION_KEYS, type FfmpegOptions, type FfmpegPrograms, findFfmpegPrograms, programOptions } from "./discovery.js";
 import { probeWith, type VideoInfo } from "./probe.js";
-import { describeExit, type Exit, exitOf, start } from "./process.js";
+import { describeExit, type Exit, exitOf, type FfmpegDialect, ffmpegDialect, start } from "./process.js";
 import { parseSource, type SourceSpec } from "./source.js";
 
 /** What a reader does with frames that arrive while the consumer is busy. */
@@ -212,7 +212,7 @@ class LatestFrame {
   }
 }
 
-function decodeArgs(spec: SourceSpec, options: CheckedReadOptions): string[] {
+function decodeArgs(spec: SourceSpec, options: CheckedReadOptions, dialect: FfmpegDialect): string[] {
   return [
     ...LOG_LEVEL_ARGS, "-hide_banner", "-nostdin", "-nostats",
     // Live: hand over each frame as soon as it is decoded rather than buffering input while probing.
@@ -222,7 +222,7 @@ function decodeArgs(spec: SourceSpec, options: CheckedReadOptions): string[] {
     // showinfo announces each frame (number, pts, size) before its bytes; passthrough keeps every
     // frame with its own timestamp (no duplicates, no drops); flush_packets sends each frame at once.
     "-map", "0:v:0", "-vf", "showinfo,format=rgb24", "-f", "rawvideo", "-pix_fmt", "rgb24",
-    "-vsync", "passthrough", "-flush_packets", "1", "pipe:1",
+    ...dialect.passthrough, "-flush_packets", "1", "pipe:1",
   ];
 }
 
@@ -254,7 +254,8 @@ class VideoDecoding {
     // A file is probed first: an unreadable one fails with the prober's message, and the frame
     // count it states tells a truncated file. A live source is not: probing would consume it.
     if (this.#spec.path !== undefined) this.#info = await probeWith(this.#programs, this.#spec.path);
-    const child = await start(this.#programs.ffmpeg, decodeArgs(this.#spec, this.#options));
+    const dialect = await ffmpegDialect(this.#programs.ffmpeg);
+    const child = await start(this.#programs.ffmpeg, decodeArgs(this.#spec, this.#options, dialect));
     const log = new DecoderLog(child.stderr!);
     const exited = exitOf(child);
     const stop = () => child.kill("SIGKILL");

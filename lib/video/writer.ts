@@ -14,7 +14,7 @@ import { expectArray, formatShape, type NdArray } from "../ndarray/ndarray.js";
 import { FFMPEG_OPTION_KEYS, type FfmpegOptions, type FfmpegPrograms, findFfmpegPrograms, programOptions } from "./discovery.js";
 import { matroskaFramePrefix, matroskaHeader, MATROSKA_TICK_NS } from "./matroska.js";
 import { checkVideoPath, probeWith } from "./probe.js";
-import { describeExit, exitOf, runToEnd, start, StderrTail } from "./process.js";
+import { describeExit, exitOf, type FfmpegDialect, ffmpegDialect, runToEnd, start, StderrTail } from "./process.js";
 
 /** How a video file is encoded: the container (ffmpeg muxer) and the codec with its settings. */
 export interface VideoEncoding {
@@ -160,7 +160,7 @@ function checkWriterOptions(path: string, options: VideoWriterOptions): CheckedW
   return checked;
 }
 
-function encoderArgs(options: CheckedWriterOptions, temporary: string): string[] {
+function encoderArgs(options: CheckedWriterOptions, temporary: string, dialect: FfmpegDialect): string[] {
   const { width, height, encoding, pixelFormat, outputArgs, audioFrom } = options;
   const padded = encodedSize(width, height, pixelFormat);
   const pad = padded.width !== width || padded.height !== height ? ["-vf", `pad=${padded.width}:${padded.height}:0:0:black`] : [];
@@ -174,7 +174,7 @@ function encoderArgs(options: CheckedWriterOptions, temporary: string): string[]
     "-map", "0:v:0", ...audio, ...pad,
     "-c:v", encoding.codec, "-pix_fmt", pixelFormat, ...encoding.codecArgs,
     // Each frame keeps its own timestamp: no frames duplicated or dropped to a fixed rate.
-    "-vsync", "passthrough", "-enc_time_base", "-1",
+    ...dialect.passthrough, ...dialect.inputTimeBase,
     ...outputArgs, "-f", encoding.container, temporary,
   ];
 }
@@ -232,7 +232,8 @@ class FfmpegVideoWriter implements VideoWriter {
   }
 
   async start(): Promise<void> {
-    this.#child = await start(this.#programs.ffmpeg, encoderArgs(this.#options, this.#temporary), "pipe");
+    const dialect = await ffmpegDialect(this.#programs.ffmpeg);
+    this.#child = await start(this.#programs.ffmpeg, encoderArgs(this.#options, this.#temporary, dialect), "pipe");
     this.#stderr = new StderrTail(this.#child.stderr);
     this.#exited = exitOf(this.#child);
     // EPIPE when ffmpeg dies is reported through write()/close() with its exit status instead.
