@@ -48,11 +48,15 @@ const EXPECTED: Record<string, Surface> = {
   },
   "./video": {
     values: [
-      "createVideoWriter", "probeVideo", "readVideoFrames", "streamDepth",
+      "DepthStackWriter", "VIDEO_OUTPUT_EXTENSIONS", "checkAudioCopy", "createVideoWriter",
+      "encodeDepthPng16", "encodeDepthTiff", "findFfmpegPrograms", "isLiveSource", "probeVideo", "readVideo",
+      "readVideoFrames", "streamDepth", "videoEncodingFor", "writeDepthPng16", "writeDepthTiff",
     ],
     types: [
-      "DepthFrame", "DepthModel", "FfmpegOptions", "FrameWithData", "ReadVideoOptions", "StreamItem",
-      "StreamOptions", "StreamSource", "VideoInfo", "VideoWriter", "VideoWriterOptions",
+      "DepthFrame", "DepthModel", "DepthPngOptions", "FfmpegOptions", "FfmpegPrograms", "FrameWithData",
+      "ProgramOrigin", "QueuePolicy", "ReadVideoOptions", "StackedFrame", "StreamItem", "StreamOptions",
+      "StreamSource", "VideoEncoding", "VideoFrame", "VideoInfo", "VideoWarning", "VideoWriter",
+      "VideoWriterOptions",
     ],
   },
   "./eval": {

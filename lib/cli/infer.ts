@@ -1,110 +1,59 @@
 /**
  * `endosynth infer <model> <input...>`: metric depth for images, EndoSynth samples (.npz), uint8
- * .npy frames, folders of those, and videos. Stills become a colour map (.png/.jpg, a fixed
- * `--range` so frames compare) or raw metres (.npy), optionally with a point cloud (.ply); a video
- * becomes a colour-mapped video, decoded and encoded by the system's ffmpeg.
+ * .npy frames, folders of those, video files and live sources (network streams, capture devices).
+ * Results become colour maps (a fixed `--range` so frames compare), metres (.npy, float TIFF, one
+ * .npz stack), 16-bit PNG millimetres, point clouds (.ply), or a colour-mapped video; video and
+ * live runs also write a table of every frame's timestamp and latency.
+ *
+ * Conventions: `--json` prints one JSON result on stdout (logs stay on stderr); `-q` silences
+ * progress; an existing output is replaced only with `--overwrite`. Ctrl-C on a live source stops
+ * it cleanly and finishes the outputs; on a video file, it leaves no output (exit code 130).
  * @module
  */
-import { mkdirSync, readdirSync, statSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { AbortError, InputError } from "../errors.js";
-import { depthToPointCloud, type Intrinsics } from "../geometry/pointcloud.js";
-import { readImage, writeImage } from "../io/image.js";
-import { readNpy, writeNpy } from "../io/npy.js";
+import { readImage } from "../io/image.js";
+import { readNpy } from "../io/npy.js";
 import { readNpz } from "../io/npz.js";
-import { writePly } from "../io/ply.js";
 import { load, type BackendChoice, type Model } from "../model.js";
 import { toImageArray } from "../ndarray/convert.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import type { ChannelOrder } from "../convert/options.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
-import { createVideoWriter, probeVideo, readVideoFrames, type VideoInfo } from "../video/ffmpeg.js";
-import { depth2rgb } from "../viz/depth2rgb.js";
-import { CountProgress, PhaseProgress } from "./progress.js";
-import { parseNumber, parsePositiveInteger } from "./arguments.js";
+import { readVideo, type QueuePolicy, type VideoFrame, type VideoWarning } from "../video/reader.js";
+import { parseNumber, parsePositiveInteger, parsePositiveMetres } from "./arguments.js";
+import { openSink, type OutputOptions } from "./infer_outputs.js";
+import { FRAME_FORMATS, type FrameFormat, type InferPlan, planInfer, type PlanOptions } from "./infer_plan.js";
+import { describeTiming, type InferResult, latencyStats, type StopReason } from "./infer_report.js";
 import { abortOnInterrupt, interrupted } from "./interrupt.js";
+import { CountProgress, PhaseProgress } from "./progress.js";
 
-interface InferCommandOptions {
-  output?: string;
-  range: [number, number];
-  sideBySide?: boolean;
+interface InferCommandOptions extends PlanOptions, OutputOptions {
   checkpoint?: string;
   onnx?: string;
   backend: BackendChoice;
   threads?: number;
   channelOrder?: ChannelOrder;
   inflight: number;
-  ply?: boolean;
-  fx?: number;
-  fy?: number;
-  cx?: number;
-  cy?: number;
   quiet?: boolean;
+  json?: boolean;
+  frames?: number;
+  duration?: number;
+  queue?: QueuePolicy;
+  inputArgs?: string[];
 }
 
-const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"]);
-const ARRAY_EXTENSIONS = new Set([".npz", ".npy"]);
-const VIDEO_EXTENSIONS = new Set([".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg"]);
-const STILL_OUTPUTS = new Set([".png", ".jpg", ".jpeg", ".npy"]);
-
-function extension(path: string): string {
-  return extname(path).toLowerCase();
-}
-
-function isVideo(path: string): boolean {
-  return VIDEO_EXTENSIONS.has(extension(path));
-}
-
-/** The files an argument names: itself, or the images/arrays in a folder (sorted, not recursive). */
-function expandInput(path: string): string[] {
-  const stats = statSync(path, { throwIfNoEntry: false });
-  if (!stats) throw new InputError(`No such file or folder: ${path}`, { file: path });
-  if (!stats.isDirectory()) return [path];
-  const files = readdirSync(path)
-    .filter((name) => IMAGE_EXTENSIONS.has(extension(name)) || ARRAY_EXTENSIONS.has(extension(name)))
-    .sort()
-    .map((name) => join(path, name));
-  if (files.length === 0) throw new InputError(`The folder ${path} holds no images, .npz or .npy files`, { file: path });
-  return files;
-}
-
-/** The frame of a still input: a decoded image, an EndoSynth sample's `rgb`, or a uint8 .npy. */
-async function readFrame(path: string): Promise<NdArray<"uint8">> {
-  const ext = extension(path);
-  if (ext === ".npz") {
-    const arrays = readNpz(path);
-    if (!arrays.rgb) throw new InputError(`${path} has no "rgb" array (keys: ${Object.keys(arrays).join(", ")})`, { file: path, key: "rgb" });
-    return toImageArray(arrays.rgb, `${path}:rgb`);
-  }
-  if (ext === ".npy") return toImageArray(readNpy(path), path);
-  return readImage(path);
-}
-
-/** [left | right], two uint8 [H, W, 3] images of the same height side by side. */
-function sideBySide(left: NdArray<"uint8">, right: NdArray<"uint8">): NdArray<"uint8"> {
-  const [height, leftWidth] = left.shape;
-  const rightWidth = right.shape[1];
-  const data = new Uint8Array(height * (leftWidth + rightWidth) * 3);
-  for (let y = 0; y < height; y++) {
-    data.set(left.data.subarray(y * leftWidth * 3, (y + 1) * leftWidth * 3), y * (leftWidth + rightWidth) * 3);
-    data.set(right.data.subarray(y * rightWidth * 3, (y + 1) * rightWidth * 3), (y * (leftWidth + rightWidth) + leftWidth) * 3);
-  }
-  return { data, shape: [height, leftWidth + rightWidth, 3], dtype: "uint8" };
-}
-
-/** The RGB channels of a frame (drops alpha) for pictures. */
-function rgbOf(frame: NdArray<"uint8">): NdArray<"uint8"> {
-  if (frame.shape[2] === 3) return frame;
-  const pixels = frame.shape[0] * frame.shape[1];
-  const data = new Uint8Array(pixels * 3);
-  for (let p = 0; p < pixels; p++) data.set(frame.data.subarray(4 * p, 4 * p + 3), 3 * p);
-  return { data, shape: [frame.shape[0], frame.shape[1], 3], dtype: "uint8" };
-}
-
-function picture(frame: NdArray<"uint8">, depth: NdArray<"float32">, options: InferCommandOptions): NdArray<"uint8"> {
-  const colours = depth2rgb(depth, options.range[0], options.range[1]);
-  return options.sideBySide ? sideBySide(rgbOf(frame), colours) : colours;
+/** What a run did, for the summary. */
+interface RunSummary {
+  outputs: string[];
+  frames: number;
+  dropped: number;
+  latencies: number[];
+  seconds: number;
+  stoppedBy: StopReason;
+  /** Lines for stdout without --json. */
+  lines: string[];
 }
 
 function assertPlyOptions(options: InferCommandOptions): void {
@@ -113,74 +62,19 @@ function assertPlyOptions(options: InferCommandOptions): void {
   if (missing.length > 0) throw new InputError(`--ply needs the camera intrinsics: give ${missing.map((key) => `--${key}`).join(" and ")} (pixels)`);
 }
 
-function intrinsicsOf(options: InferCommandOptions, frame: NdArray<"uint8">): Intrinsics {
-  return { fx: options.fx!, fy: options.fy!, cx: options.cx ?? (frame.shape[1] - 1) / 2, cy: options.cy ?? (frame.shape[0] - 1) / 2 };
-}
-
-async function writeStill(path: string, frame: NdArray<"uint8">, depth: NdArray<"float32">, options: InferCommandOptions): Promise<string[]> {
-  const written = [path];
-  if (extension(path) === ".npy") writeNpy(path, depth);
-  else await writeImage(path, picture(frame, depth, options));
-  if (options.ply) {
-    const cloud = depthToPointCloud(depth, intrinsicsOf(options, frame), { rgb: frame });
-    const plyPath = `${path.slice(0, -extname(path).length)}.ply`;
-    writePly(plyPath, cloud.points, cloud.colors);
-    written.push(plyPath);
+/** The frame of a still input: a decoded image, an EndoSynth sample's `rgb`, or a uint8 .npy. */
+async function readFrame(path: string): Promise<NdArray<"uint8">> {
+  const extension = path.toLowerCase().slice(path.lastIndexOf("."));
+  if (extension === ".npz") {
+    const arrays = readNpz(path);
+    if (!arrays.rgb) throw new InputError(`${path} has no "rgb" array (keys: ${Object.keys(arrays).join(", ")})`, { file: path, key: "rgb" });
+    return toImageArray(arrays.rgb, `${path}:rgb`);
   }
-  return written;
+  if (extension === ".npy") return toImageArray(readNpy(path), path);
+  return readImage(path);
 }
 
-function stem(path: string): string {
-  return basename(path, extname(path));
-}
-
-/** Where each still's result goes: the -o file for one input, else a file per input in the -o folder. */
-function stillOutputs(files: readonly string[], options: InferCommandOptions): string[] {
-  const named = options.output === undefined ? "" : extension(options.output);
-  if (!STILL_OUTPUTS.has(named) && (IMAGE_EXTENSIONS.has(named) || VIDEO_EXTENSIONS.has(named))) {
-    throw new InputError(`Expected a .png, .jpg or .npy file, or a folder, for -o with still inputs but received ${options.output}`);
-  }
-  if (files.length === 1 && options.output && STILL_OUTPUTS.has(extension(options.output))) return [options.output];
-  if (files.length === 1 && !options.output) return [`${stem(files[0])}-depth.png`];
-  const folder = options.output ?? "endosynth-depth";
-  if (STILL_OUTPUTS.has(extension(folder))) {
-    throw new InputError(`With ${files.length} inputs, -o must be a folder (one depth map per input) but received ${folder}`);
-  }
-  const outputs = files.map((file) => join(folder, `${stem(file)}.png`));
-  assertDistinctOutputs(files, outputs);
-  return outputs;
-}
-
-/** Inputs named alike in different folders (or with different extensions) would overwrite each other's result. */
-function assertDistinctOutputs(files: readonly string[], outputs: readonly string[]): void {
-  const firstInput = new Map<string, string>();
-  for (const [index, output] of outputs.entries()) {
-    const earlier = firstInput.get(output);
-    if (earlier !== undefined) {
-      throw new InputError(`${earlier} and ${files[index]} would both be written to ${output}: infer them into separate -o folders`, { file: output });
-    }
-    firstInput.set(output, files[index]);
-  }
-}
-
-async function inferStills(model: Model, files: readonly string[], outputs: readonly string[], options: InferCommandOptions): Promise<void> {
-  const progress = new CountProgress("infer", files.length, { quiet: options.quiet || files.length === 1 });
-  const lines: string[] = [];
-  for (const [index, file] of files.entries()) {
-    const frame = await readFrame(file);
-    const started = performance.now();
-    const depth = await model.infer(frame);
-    const milliseconds = performance.now() - started;
-    mkdirSync(dirname(outputs[index]), { recursive: true });
-    const written = await writeStill(outputs[index], frame, depth, options);
-    progress.tick();
-    lines.push(`${file} -> ${written.join(", ")} (${frame.shape[0]}x${frame.shape[1]}, ${range(depth.data)}, ${milliseconds.toFixed(0)} ms)`);
-  }
-  progress.stop();
-  process.stdout.write(`${lines.join("\n")}\n`);
-}
-
-function range(values: Float32Array): string {
+function depthRange(values: Float32Array): string {
   let min = Infinity;
   let max = -Infinity;
   for (const value of values) {
@@ -190,67 +84,136 @@ function range(values: Float32Array): string {
   return `depth ${min.toFixed(3)}-${max.toFixed(3)} m`;
 }
 
-/** Where a video's result goes: the -o video, else `<input>-depth.mp4`. */
-function videoOutput(input: string, options: InferCommandOptions): string {
-  if (!statSync(input, { throwIfNoEntry: false })) throw new InputError(`No such file: ${input}`, { file: input });
-  if (options.ply) throw new InputError("--ply writes one point cloud per still image; it cannot be used with a video");
-  const output = options.output ?? `${stem(input)}-depth.mp4`;
-  if (!isVideo(output)) throw new InputError(`Expected a video file for -o with a video input (e.g. out.mp4) but received ${output}`);
-  return output;
+async function inferStills(model: Model, plan: InferPlan & { input: { kind: "stills" } }, options: InferCommandOptions): Promise<RunSummary> {
+  const { files } = plan.input;
+  const sink = openSink(plan, options, 0);
+  const progress = new CountProgress("infer", files.length, { quiet: options.quiet || files.length === 1 });
+  const started = performance.now();
+  const lines: string[] = [];
+  const latencies: number[] = [];
+  try {
+    for (const [index, file] of files.entries()) {
+      const frame = await readFrame(file);
+      const inferring = performance.now();
+      const depth = await model.infer(frame);
+      const latencyMs = performance.now() - inferring;
+      const written = await sink.write({ index, frame, depth, latencyMs, input: file });
+      latencies.push(latencyMs);
+      progress.tick();
+      const where = written.length > 0 ? written.join(", ") : `${plan.output.kind === "stack" ? plan.output.path : ""}[${index}]`;
+      lines.push(`${file} -> ${where} (${frame.shape[0]}x${frame.shape[1]}, ${depthRange(depth.data)}, ${latencyMs.toFixed(0)} ms)`);
+    }
+    const outputs = await sink.close();
+    return { outputs, frames: files.length, dropped: 0, latencies, seconds: (performance.now() - started) / 1000, stoppedBy: "end", lines };
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  } finally {
+    progress.stop();
+  }
 }
 
-async function inferVideo(model: Model, { video: input, info, output }: VideoPlan, options: InferCommandOptions): Promise<void> {
-  const width = options.sideBySide ? 2 * info.width : info.width;
-  const writer = await createVideoWriter(output, { width, height: info.height, fps: info.fps });
-  const progress = new CountProgress("frames", info.frameCount, { quiet: options.quiet });
+/** The first `count` frames of a source; then the source is closed (ffmpeg stopped). */
+async function* firstFrames(frames: AsyncIterable<VideoFrame>, count: number): AsyncGenerator<VideoFrame> {
+  let taken = 0;
+  for await (const frame of frames) {
+    yield frame;
+    if (++taken >= count) return;
+  }
+}
+
+function interruptNotice(plan: InferPlan): string {
+  const target = plan.output.kind === "folder" ? plan.output.folder : plan.output.kind === "file" ? plan.output.path : plan.output.path;
+  return plan.input.kind === "live"
+    ? `\ninterrupted: stopping the live source; finishing ${target} (Ctrl-C again to quit at once)`
+    : `\ninterrupted: stopping; ${target} is not written (Ctrl-C again to quit at once)`;
+}
+
+async function inferStream(model: Model, plan: InferPlan & { input: { kind: "video" | "live" } }, options: InferCommandOptions, warnings: string[]): Promise<RunSummary> {
+  const { input } = plan;
+  const live = input.kind === "live";
   const controller = new AbortController();
-  const stopListening = abortOnInterrupt(controller, `\ninterrupted: stopping; ${output} is not written (Ctrl-C again to quit at once)`, (text) => process.stderr.write(`${text}\n`));
+  const onWarning = (warning: VideoWarning) => {
+    warnings.push(warning.message);
+    process.stderr.write(`warning: ${warning.message}\n`);
+  };
+  const frames = readVideo(input.source, {
+    onWarning,
+    ...(options.queue ? { queue: options.queue } : {}),
+    ...(options.duration ? { duration: options.duration } : {}),
+    ...(options.inputArgs ? { inputArgs: options.inputArgs } : {}),
+    ...(options.ffmpeg ? { ffmpegPath: options.ffmpeg } : {}),
+    // Live: Ctrl-C stops the source; the frames in flight finish and every output is completed.
+    ...(live ? { signal: controller.signal } : {}),
+  });
+  const source = options.frames === undefined ? frames : firstFrames(frames, options.frames);
+  const sink = openSink(plan, options, input.kind === "video" ? input.info.fps : 30);
+  const total = options.frames ?? (input.kind === "video" && options.duration === undefined ? input.info.frameCount : undefined);
+  const progress = new CountProgress("frames", total, { quiet: options.quiet });
+  const stopListening = abortOnInterrupt(controller, interruptNotice(plan), (text) => process.stderr.write(`${text}\n`));
+  const latencies: number[] = [];
+  let dropped = 0;
+  let stoppedBy: StopReason = options.duration === undefined ? "end" : "duration";
+  const started = performance.now();
   try {
-    for await (const { frame, depth } of model.stream(readVideoFrames(input), { inflight: options.inflight, signal: controller.signal })) {
-      await writer.write(picture(frame, depth, options));
-      progress.tick();
+    try {
+      // A file: Ctrl-C aborts the stream itself, and nothing is written.
+      for await (const result of model.stream(source, { inflight: options.inflight, ...(live ? {} : { signal: controller.signal }) })) {
+        const latencyMs = performance.now() - result.capturedAt;
+        await sink.write({ index: result.index, frame: result.frame, depth: result.depth, frameNumber: result.frameNumber, pts: result.pts, latencyMs });
+        latencies.push(latencyMs);
+        dropped = result.dropped;
+        progress.tick();
+      }
+    } catch (error) {
+      if (!(live && controller.signal.aborted && error instanceof AbortError)) throw error;
+      stoppedBy = "interrupt";
     }
-    await writer.close();
+    if (options.frames !== undefined && latencies.length >= options.frames) stoppedBy = "frames";
+    const outputs = await sink.close();
+    const seconds = (performance.now() - started) / 1000;
+    const size = latencies.length > 0 ? "" : "no frames, ";
+    const lines = [`${input.source} -> ${outputs.join(", ")} (${size}${latencies.length} frames, ${dropped} dropped, ${model.backend})`];
+    return { outputs, frames: latencies.length, dropped, latencies, seconds, stoppedBy, lines };
   } catch (error) {
-    await writer.abort();
+    await sink.abort();
     throw error instanceof AbortError ? interrupted(error.message) : error;
   } finally {
     stopListening();
-    const { done, rate } = progress.stop();
-    if (!options.quiet) process.stderr.write(`${done} frames at ${rate.toFixed(1)} frames/s\n`);
+    progress.stop();
   }
-  process.stdout.write(`${input} -> ${output} (${info.width}x${info.height}, ${info.fps} fps, ${model.backend})\n`);
 }
 
-/** A video to infer: what ffprobe found in it, and where the result goes. */
-interface VideoPlan {
-  video: string;
-  info: VideoInfo;
-  output: string;
-}
-
-type InputPlan = VideoPlan | { stills: string[]; outputs: string[] };
-
-/**
- * What to read and where each result goes, checked before a model is loaded (which can take
- * minutes): a missing ffmpeg or an unreadable video is reported at once.
- */
-async function planInputs(inputs: readonly string[], options: InferCommandOptions): Promise<InputPlan> {
-  const videos = inputs.filter(isVideo);
-  if (videos.length > 1 || (videos.length === 1 && inputs.length > 1)) {
-    throw new InputError(`Give one video at a time (received ${inputs.length} inputs, ${videos.length} of them videos)`);
+function report(name: ModelName, model: Model, inputs: string[], plan: InferPlan, run: RunSummary, warnings: string[], options: InferCommandOptions): void {
+  const latency = latencyStats(run.latencies);
+  const framesPerSecond = run.seconds > 0 ? run.frames / run.seconds : 0;
+  if (options.json) {
+    const result: InferResult = {
+      model: name,
+      backend: model.backend,
+      precision: model.precision,
+      inputs,
+      inputKind: plan.input.kind,
+      outputs: run.outputs,
+      frames: run.frames,
+      dropped: run.dropped,
+      framesPerSecond: Math.round(framesPerSecond * 100) / 100,
+      latencyMs: latency,
+      stoppedBy: run.stoppedBy,
+      warnings,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
   }
-  if (videos.length === 1) {
-    const output = videoOutput(videos[0], options);
-    return { video: videos[0], info: await probeVideo(videos[0]), output };
+  if (!options.quiet && plan.input.kind !== "stills") {
+    process.stderr.write(`${run.frames} frames at ${framesPerSecond.toFixed(1)} frames/s\n${describeTiming(latency, run.dropped)}\n`);
   }
-  const stills = inputs.flatMap(expandInput);
-  return { stills, outputs: stillOutputs(stills, options) };
+  process.stdout.write(`${run.lines.join("\n")}\n`);
 }
 
 async function runInfer(name: ModelName, inputs: string[], options: InferCommandOptions): Promise<void> {
   assertPlyOptions(options);
-  const plan = await planInputs(inputs, options);
+  const plan = await planInfer(inputs, options);
   const progress = new PhaseProgress({ quiet: options.quiet });
   const model = await load(name, {
     backend: options.backend,
@@ -262,8 +225,9 @@ async function runInfer(name: ModelName, inputs: string[], options: InferCommand
   }).finally(() => progress.stop());
   try {
     if (!options.quiet) process.stderr.write(`${name} (${model.precision}) on ${model.backend}: ${model.backendReason}\n`);
-    if ("video" in plan) await inferVideo(model, plan, options);
-    else await inferStills(model, plan.stills, plan.outputs, options);
+    const warnings: string[] = [];
+    const run = plan.input.kind === "stills" ? await inferStills(model, plan as InferPlan & { input: { kind: "stills" } }, options) : await inferStream(model, plan as InferPlan & { input: { kind: "video" | "live" } }, options, warnings);
+    report(name, model, inputs, plan, run, warnings, options);
   } finally {
     await model.dispose();
   }
@@ -277,14 +241,26 @@ function parseRange(value: string): [number, number] {
   return [parts[0], parts[1]];
 }
 
+function parsePositiveSeconds(value: string): number {
+  const number = Number(value);
+  if (!(number > 0 && number < Infinity)) throw new InvalidArgumentError("expected a positive number of seconds");
+  return number;
+}
+
+function parseArgs(value: string): string[] {
+  return value.trim().split(/\s+/).filter((arg) => arg.length > 0);
+}
+
 /** Adds the `infer` command. */
 export function registerInferCommand(program: Command): void {
   program
     .command("infer")
-    .description("metric depth for images, EndoSynth samples (.npz), uint8 .npy frames, folders of them, or a video")
+    .description("metric depth for images, EndoSynth samples (.npz), uint8 .npy frames, folders of them, a video, or a live source")
     .addArgument(program.createArgument("<model>", "the model").choices(MODEL_NAMES))
-    .argument("<input...>", "image, .npz sample, .npy, folder, or one video (.mp4, .mkv, ...)")
-    .option("-o, --output <path>", "for one still: .png/.jpg (colour map) or .npy (metres); for several: a folder; for a video: a video file")
+    .argument("<input...>", "image, .npz sample, .npy, folder; or one video (.mp4, .mkv, ...) or live source (udp://, tcp://, rtp://, .sdp, rtsp://, http(s)://, /dev/videoN, avfoundation:N, dshow:video=NAME)")
+    .option("-o, --output <path>", "a still: .png/.jpg (colour map), .npy/.tif (metres); several stills, a video or a live source: a folder (a file per frame), a .npz (one stack) or, for videos and live sources, a video (.mp4, .mkv, .mov, .webm)")
+    .addOption(new Option("--format <format>", "per-frame files: png (colour map), jpg, npy (metres), png16 (16-bit PNG, millimetres by default), tiff (float32 metres)").choices(FRAME_FORMATS as FrameFormat[]))
+    .option("--scale <units>", "png16: stored units per metre (1000: millimetres; 5000: TUM RGB-D)", parsePositiveMetres, 1000)
     .option("--range <min,max>", "colour map range in metres (fixed, so frames compare)", parseRange, [0.02, 0.2] as [number, number])
     .option("--side-by-side", "put the input frame left of the depth colours")
     .option("-c, --checkpoint <file>", "checkpoint (default: $ENDOSYNTH_CHECKPOINTS or ./checkpoints, <model>-f.pth)")
@@ -292,12 +268,21 @@ export function registerInferCommand(program: Command): void {
     .addOption(new Option("--backend <backend>", "runtime").choices(["auto", "onnxruntime", "tensorrt"]).default("auto"))
     .option("--threads <n>", "ONNX Runtime CPU threads", parsePositiveInteger)
     .addOption(new Option("--channel-order <order>", "order of the input's channels: rgb (reference convention, the default) or bgr; not with --onnx").choices(["rgb", "bgr"]))
-    .option("--inflight <n>", "frames in flight at once for videos", parsePositiveInteger, 2)
+    .option("--inflight <n>", "frames in flight at once for videos and live sources", parsePositiveInteger, 2)
+    .option("--frames <n>", "stop after this many frames (videos, live sources)", parsePositiveInteger)
+    .option("--duration <seconds>", "read only this many seconds of the video or live source", parsePositiveSeconds)
+    .addOption(new Option("--queue <policy>", "frames arriving faster than inference: drop (keep the newest; default for live sources) or block (keep all; default for files)").choices(["drop", "block"]))
+    .option("--input-args <args>", "ffmpeg input options for the source, e.g. \"-video_size 1280x720 -framerate 30\" (capture devices) or \"-rtsp_transport tcp\"", parseArgs)
+    .addOption(new Option("--audio <mode>", "a video output from a video file: copy its audio, or none").choices(["none", "copy"]).default("none"))
+    .option("--pix-fmt <format>", "pixel format of a video output (default yuv420p, odd sizes padded to even; yuv444p keeps any size)")
+    .option("--ffmpeg <path>", "the ffmpeg program (default: $ENDOSYNTH_FFMPEG, @ffmpeg-installer/ffmpeg, then PATH)")
     .option("--ply", "also write a point cloud (.ply, coloured) beside each still's output; needs --fx and --fy")
     .option("--fx <pixels>", "focal length along x, pixels", parseNumber)
     .option("--fy <pixels>", "focal length along y, pixels", parseNumber)
     .option("--cx <pixels>", "principal point column (default: the image centre)", parseNumber)
     .option("--cy <pixels>", "principal point row (default: the image centre)", parseNumber)
+    .option("--overwrite", "replace outputs that already exist")
+    .option("--json", "print one JSON result on stdout (outputs, frames, dropped, latency); logs stay on stderr")
     .option("-q, --quiet", "no progress output")
     .action((name: ModelName, inputs: string[], options: InferCommandOptions) => runInfer(name, inputs, options));
 }
