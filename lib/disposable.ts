@@ -10,6 +10,7 @@ declare global {
     readonly asyncDispose: unique symbol;
   }
   interface AsyncDisposable {
+    /** Frees the resource: what leaving an `await using` scope calls. */
     [Symbol.asyncDispose](): PromiseLike<void>;
   }
 }

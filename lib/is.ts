@@ -2,7 +2,6 @@
  * Synchronous argument checks shared by every public function, in the style of sharp's `is`:
  * each check either passes or throws an {@link InputError} reading
  * "Expected <what> for <name> but received <value>".
- * @internal
  * @module
  */
 import { InputError } from "./errors.js";

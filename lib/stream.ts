@@ -126,7 +126,7 @@ function startInference(model: DepthModel, item: unknown, index: number): Promis
  *
  * @param frames NdArray uint8 [H, W, 3|4] frames, or `{ frame, ...yours }` objects whose other
  * properties are passed through to the results.
- * @throws {InputError} for bad options or a `frames` that is not iterable (at the first `next()`).
+ * @throws {@link endosynth!InputError | InputError} for bad options or a `frames` that is not iterable (at the first `next()`).
  */
 export async function* streamDepth<T extends StreamSource>(
   model: DepthModel,

@@ -18,7 +18,6 @@
  * builds is charged against a memory budget (16 MiB plus 14 bytes per pickle byte, a sixth above
  * what real state dicts build), so a hostile pickle of a few megabytes cannot build gigabytes of
  * empty dicts.
- * @internal
  * @module
  */
 import { CheckpointError } from "../errors.js";
@@ -118,7 +117,7 @@ const latin1 = new TextDecoder("latin1");
 
 /**
  * Unpickles `bytes` with only the globals `options.resolveGlobal` allows.
- * @throws {CheckpointError} on a forbidden global, an unsupported opcode or a malformed pickle; the
+ * @throws {@link endosynth!CheckpointError | CheckpointError} on a forbidden global, an unsupported opcode or a malformed pickle; the
  * message names the file, the entry and the byte offset.
  * @example
  * ```ts

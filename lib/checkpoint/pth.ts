@@ -7,7 +7,6 @@
  * The pickle is read by our own {@link unpickle} with only the globals a state dict needs; tensors
  * come out as {@link TorchTensor} descriptions and their data is read on demand with
  * {@link readTorchTensor}, as views into the archive's bytes wherever alignment allows.
- * @internal
  * @module
  */
 import { CheckpointError, FileFormatError } from "../errors.js";
@@ -259,7 +258,7 @@ export function isLegacyTorch(bytes: Uint8Array): boolean {
 
 /**
  * Opens a zip checkpoint held in `bytes` and unpickles its `data.pkl` (tensors stay in place).
- * @throws {CheckpointError} when the archive is unreadable, has no `<stem>/data.pkl`, or its
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when the archive is unreadable, has no `<stem>/data.pkl`, or its
  * pickle uses a forbidden global or is malformed.
  */
 export function openPth(bytes: Uint8Array, file?: string): PthArchive {
@@ -303,7 +302,7 @@ function readByteOrder(zip: ZipArchive, prefix: string, file: string | undefined
  * Reads one tensor's data: a view into the archive when it is contiguous, little-endian and
  * aligned, else one copy.
  * @param key the state-dict key, for messages.
- * @throws {CheckpointError} when its storage is missing, truncated, or too small for the view.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when its storage is missing, truncated, or too small for the view.
  */
 export function readTorchTensor(archive: PthArchive, tensor: TorchTensor, key: string, halfPrecision: HalfPrecision): TensorData {
   const { file, zip, prefix } = archive;

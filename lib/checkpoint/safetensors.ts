@@ -7,7 +7,6 @@
  * where numbers belong (a `4.0` in a shape is refused, not read as 4), and tensors that tile the
  * data section exactly (no gaps, no overlaps: overlapping tensors would let a small file decode to
  * many times its size).
- * @internal
  * @module
  */
 import { CheckpointError } from "../errors.js";
@@ -46,7 +45,7 @@ export function isSafetensors(bytes: Uint8Array): boolean {
 /**
  * Reads every tensor of a safetensors file held in `bytes` (views into it where alignment allows).
  * @param file the path, for messages.
- * @throws {CheckpointError} on a malformed header, an unknown dtype, or data outside the file.
+ * @throws {@link endosynth!CheckpointError | CheckpointError} on a malformed header, an unknown dtype, or data outside the file.
  */
 export function readSafetensors(bytes: Uint8Array, file: string | undefined, halfPrecision: HalfPrecision): SafetensorsContents {
   const fail = (message: string, key?: string) =>

@@ -131,11 +131,11 @@ const READ_CHUNK_BYTES = 64 * 1024 * 1024;
  * Bounded: the pickle's size, nesting and what it builds are limited, every storage's CRC-32 is
  * checked, and tensors whose views would need far more memory than their storages hold (stride 0
  * from `expand()`) are refused by name rather than materialised.
- * @throws {CheckpointError} when the file is missing, in the legacy pre-1.6 format, not a
+ * @throws {@link endosynth!CheckpointError | CheckpointError} when the file is missing, in the legacy pre-1.6 format, not a
  * checkpoint, truncated or corrupt, holds a forbidden pickle global, a tensor of an unsupported
  * dtype or impossible layout, or no tensors (naming the key to pass as `stateDictKey` when they
  * are under another).
- * @throws {InputError} for bad arguments.
+ * @throws {@link endosynth!InputError | InputError} for bad arguments.
  */
 export async function readStateDict(path: string, options?: ReadStateDictOptions): Promise<Checkpoint> {
   assertString("path", path);

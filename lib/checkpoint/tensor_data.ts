@@ -2,7 +2,6 @@
  * Turns a tensor's bytes inside a checkpoint's storage into an {@link NdArray}: a zero-copy view
  * when the tensor is contiguous, little-endian and aligned for its element type, else one copy
  * (strided gather, byte swap, or both). Shared by the PyTorch and safetensors readers.
- * @internal
  * @module
  */
 import { decodeBfloat16, decodeFloat16 } from "../ndarray/float16.js";

@@ -187,9 +187,9 @@ function existingOutputs(plan: InferPlan): string[] {
 
 /**
  * Checks everything that can be checked before loading the model, and says where each result goes.
- * @throws {InputError} for impossible inputs/outputs, and for existing outputs without --overwrite.
- * @throws {BackendUnavailableError} for a video or live source on a machine without ffmpeg.
- * @throws {FileFormatError} for a video ffmpeg cannot read.
+ * @throws {@link endosynth!InputError | InputError} for impossible inputs/outputs, and for existing outputs without --overwrite.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} for a video or live source on a machine without ffmpeg.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} for a video ffmpeg cannot read.
  */
 export async function planInfer(inputs: readonly string[], options: PlanOptions): Promise<InferPlan> {
   if (options.audio === "copy" && options.output !== undefined && !VIDEO_OUTPUT_EXTENSIONS.includes(extension(options.output))) {

@@ -70,7 +70,7 @@ function checkIntrinsics(intrinsics: Intrinsics): void {
  * Back-projects every valid pixel of a depth map (see the module notes for the conventions),
  * with colours when `rgb` is given.
  * @param depth float32 [H, W] metres, as `infer()` returns.
- * @throws {InputError} for a depth that is not float32 [H, W], an rgb of another size, or
+ * @throws {@link endosynth!InputError | InputError} for a depth that is not float32 [H, W], an rgb of another size, or
  * intrinsics that are not finite numbers (or a zero focal length).
  */
 export function depthToPointCloud(depth: NdArray<"float32">, intrinsics: Intrinsics, options?: PointCloudOptions): PointCloud {

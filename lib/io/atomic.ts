@@ -112,7 +112,7 @@ export function syncFolder(folder: string): void {
 
 /**
  * Renames a complete, already synced temporary file onto its target and syncs the folder.
- * @throws {InputError} naming the target when the rename fails (the temporary file is removed).
+ * @throws {@link endosynth!InputError | InputError} naming the target when the rename fails (the temporary file is removed).
  */
 export function renameIntoPlace(temporary: string, target: string): void {
   try {
@@ -127,7 +127,7 @@ export function renameIntoPlace(temporary: string, target: string): void {
 /**
  * Opens a fresh temporary file for `target` (exclusive create), after checking the target can be
  * written at all.
- * @throws {InputError} naming the target when its folder is missing, is a file, or it is a folder.
+ * @throws {@link endosynth!InputError | InputError} naming the target when its folder is missing, is a file, or it is a folder.
  */
 export function openTemporary(target: string): { fd: number; temporary: string } {
   try {
@@ -147,7 +147,7 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
 
 /**
  * Writes `data` (one buffer or several, written in order) to `target` atomically and durably.
- * @throws {InputError} naming the target when it cannot be written; nothing is left behind.
+ * @throws {@link endosynth!InputError | InputError} naming the target when it cannot be written; nothing is left behind.
  */
 export function writeFileAtomicSync(target: string, data: Uint8Array | readonly Uint8Array[]): void {
   assertString("target", target);
@@ -180,7 +180,7 @@ async function statOrUndefinedAsync(path: string): Promise<Stats> {
  * Runs `write(temporaryPath)` and, only if it succeeds, syncs what it wrote, renames it onto
  * `target` and syncs the folder; on failure the temporary file is removed and `target` is left
  * untouched. For writers that stream to a path (sharp, ffmpeg, a worker).
- * @throws {InputError} naming the target when it cannot be written (checked before `write` runs);
+ * @throws {@link endosynth!InputError | InputError} naming the target when it cannot be written (checked before `write` runs);
  * whatever `write` throws otherwise.
  */
 export async function withAtomicFile<T>(target: string, write: (temporaryPath: string) => Promise<T>): Promise<T> {

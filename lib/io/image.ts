@@ -75,8 +75,8 @@ export interface WriteImageOptions {
  * sideways with orientation 6 comes back upright, its width and height swapped).
  *
  * @param input a path, or the encoded file's bytes.
- * @throws {FileFormatError} naming the file when it is missing or sharp cannot decode it.
- * @throws {InputError} for bad options.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file when it is missing or sharp cannot decode it.
+ * @throws {@link endosynth!InputError | InputError} for bad options.
  */
 export async function readImage(input: string | Uint8Array, options?: ReadImageOptions): Promise<NdArray<"uint8">> {
   if (typeof input !== "string" && !(input instanceof Uint8Array)) throw invalidParameter("input", "a path or a Uint8Array", input);
@@ -132,7 +132,7 @@ const FORMATS: Readonly<Record<string, "png" | "jpeg">> = { ".png": "png", ".jpg
  * Writes a uint8 [H, W] (grey) or [H, W, 3] (RGB) array as PNG or JPEG, chosen by the path's
  * extension (.png, .jpg, .jpeg), atomically (temporary file + rename).
  *
- * @throws {InputError} for another dtype or shape, an unknown extension or bad options, and naming
+ * @throws {@link endosynth!InputError | InputError} for another dtype or shape, an unknown extension or bad options, and naming
  * the file when it cannot be written (its folder is missing, it is a folder, permission denied,
  * the encoder failed); the previous file, if any, is kept.
  */

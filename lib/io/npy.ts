@@ -323,7 +323,7 @@ function readLayout(bytes: Uint8Array, source: NpySource): NpyLayout {
 /**
  * The size in bytes an .npy file must have, from its header alone: how an archive reader checks a
  * member's declared size before inflating it. `head` must hold the whole header.
- * @throws {FileFormatError} as {@link parseNpy} does for the preamble and header.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} as {@link parseNpy} does for the preamble and header.
  */
 export function npyFileLength(head: Uint8Array, source: NpySource = {}): number {
   const { dataOffset, dataLength } = readLayout(head, source);
@@ -383,7 +383,7 @@ function fortranToC<T extends StoredArray>(data: T, shape: readonly number[]): T
  *
  * @param bytes the whole `.npy` content.
  * @param source the file (and archive member) it came from, for error messages.
- * @throws {FileFormatError} naming file and key, for a bad magic, an unknown version or dtype, a
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming file and key, for a bad magic, an unknown version or dtype, a
  * corrupt header, or a data size that does not match the shape (expected vs actual bytes).
  */
 export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: ReadNpyOptions): NdArray {
@@ -412,7 +412,7 @@ export function parseNpy(bytes: Uint8Array, source: NpySource = {}, options?: Re
 /**
  * Reads a `.npy` file.
  * @param input a path, or the file's bytes.
- * @throws {FileFormatError} when the file cannot be read (naming it), and see {@link parseNpy}.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} when the file cannot be read (naming it), and see {@link parseNpy}.
  */
 export function readNpy(input: string | Uint8Array, options?: ReadNpyOptions): NdArray {
   if (typeof input === "string") return parseNpy(readFileBytes(input), { file: input }, options);
@@ -435,7 +435,7 @@ function dataBytes(array: NdArray): Uint8Array {
  * memory (no copy) except for decoded float16, which is encoded to its 16-bit patterns.
  *
  * @param name what to call the array in error messages.
- * @throws {InputError} for an invalid array, a dtype `.npy` cannot hold (bfloat16), or more than
+ * @throws {@link endosynth!InputError | InputError} for an invalid array, a dtype `.npy` cannot hold (bfloat16), or more than
  * 64 dimensions (NumPy's limit).
  */
 export function encodeNpy(array: NdArray, name = "array"): Uint8Array[] {
@@ -462,7 +462,7 @@ export function encodeNpy(array: NdArray, name = "array"): Uint8Array[] {
 
 /**
  * Writes an NdArray to a `.npy` file that `np.load` reads, atomically (temporary file + rename).
- * @throws {InputError} see {@link encodeNpy}.
+ * @throws {@link endosynth!InputError | InputError} see {@link encodeNpy}.
  */
 export function writeNpy(path: string, array: NdArray): void {
   assertString("path", path);

@@ -39,7 +39,7 @@ const MEMBER_ALIGN = 64;
  * Members that are not `.npy` files are skipped: they cannot be arrays.
  *
  * @param input a path, or the archive's bytes.
- * @throws {FileFormatError} naming the file (and the member), for a file that cannot be read, a
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file (and the member), for a file that cannot be read, a
  * broken archive or array.
  */
 export function readNpz(input: string | Uint8Array, options?: ReadNpyOptions): Record<string, NdArray> {
@@ -81,7 +81,7 @@ function readMember(archive: ZipArchive, name: string, source: NpySource, option
  * Writes arrays to an `.npz` archive that `np.load` reads, one `<key>.npy` member each, streamed
  * member by member and atomically (temporary file + rename: a failure leaves no file behind).
  *
- * @throws {InputError} for an invalid array or options.
+ * @throws {@link endosynth!InputError | InputError} for an invalid array or options.
  */
 export function writeNpz(path: string, arrays: Record<string, NdArray>, options?: WriteNpzOptions): void {
   assertString("path", path);

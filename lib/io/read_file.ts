@@ -27,7 +27,7 @@ function unreadable(path: string, error: unknown): FileFormatError {
 /**
  * The bytes of a file, in a buffer of their own (offset 0, so aligned for any element type); up to
  * the largest buffer Node.js can hold (4 GiB in Node 20), where `fs.readFileSync` stops at 2 GiB.
- * @throws {FileFormatError} naming the file when it is missing, a folder, not readable or too large.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file when it is missing, a folder, not readable or too large.
  */
 export function readFileBytes(path: string): Uint8Array {
   let fd: number;

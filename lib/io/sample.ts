@@ -123,7 +123,7 @@ function checkSample(arrays: Record<string, unknown>, complain: Complaint): Endo
 /**
  * Checks that every value of a seg map [H, W] is a class index of {@link SEG_CLASSES}.
  * @param name what to call the map in the message, e.g. `"options.seg"`.
- * @throws {InputError} naming the first bad value and its position.
+ * @throws {@link endosynth!InputError | InputError} naming the first bad value and its position.
  * @internal
  */
 export function assertSegClasses(seg: NdArray<"uint8">, name: string): void {
@@ -140,7 +140,7 @@ export function assertSegClasses(seg: NdArray<"uint8">, name: string): void {
  * depth and seg are ignored. A stored (`np.savez`) 1080x1920 sample reads in ~10 ms.
  *
  * @param input a path, or the `.npz` bytes.
- * @throws {FileFormatError} naming the file and key, for a missing key, a wrong dtype or shape,
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file and key, for a missing key, a wrong dtype or shape,
  * mismatched sizes or a seg value out of range (and everything {@link readNpz} reports).
  */
 export function readSample(input: string | Uint8Array, options?: ReadNpyOptions): EndoSynthSample {
@@ -151,7 +151,7 @@ export function readSample(input: string | Uint8Array, options?: ReadNpyOptions)
 
 /**
  * Checks that a value is an EndoSynth sample (see the schema above) and returns it.
- * @throws {InputError} naming the key, expected and actual.
+ * @throws {@link endosynth!InputError | InputError} naming the key, expected and actual.
  */
 export function validateSample(sample: unknown, name = "sample"): EndoSynthSample {
   if (typeof sample !== "object" || sample === null) throw invalidParameter(name, "an object { rgb, depth, seg }", sample);
@@ -162,7 +162,7 @@ export function validateSample(sample: unknown, name = "sample"): EndoSynthSampl
 
 /**
  * Writes an EndoSynth sample as `np.savez` (or `np.savez_compressed`) would, atomically.
- * @throws {InputError} when the sample does not follow the schema.
+ * @throws {@link endosynth!InputError | InputError} when the sample does not follow the schema.
  */
 export function writeSample(path: string, sample: EndoSynthSample, options?: WriteSampleOptions): void {
   assertOptions("options", options as unknown, ["compress"]);

@@ -56,7 +56,7 @@ function toSegment(px: number, py: number, [ax, ay]: [number, number], [bx, by]:
 
 /**
  * Draws a synthetic EndoSynth sample: the same options always give the same bytes.
- * @throws {InputError} for a size that is not an integer from 8 to 8192.
+ * @throws {@link endosynth!InputError | InputError} for a size that is not an integer from 8 to 8192.
  * @example
  * ```ts
  * writeSample("demo.npz", syntheticSample({ height: 540, width: 960 }));

@@ -1,7 +1,6 @@
 /**
  * Record signatures, sizes and flags of the zip format (PKWARE APPNOTE 6.3), shared by the reader
  * and the writer.
- * @internal
  * @module
  */
 

@@ -576,7 +576,7 @@ function openSource(source: ByteSource, file?: string): ZipArchive {
  *
  * @param bytes the whole archive.
  * @param file its path, for error messages.
- * @throws {FileFormatError} naming the file when it is not a zip archive, is truncated or corrupt.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file when it is not a zip archive, is truncated or corrupt.
  */
 export function openZip(bytes: Uint8Array, file?: string): ZipArchive {
   if (!(bytes instanceof Uint8Array)) throw invalidParameter("bytes", "a Uint8Array", bytes);
@@ -588,7 +588,7 @@ export function openZip(bytes: Uint8Array, file?: string): ZipArchive {
  * member is read. Works for archives of any size (each member must fit in one buffer). Call
  * {@link ZipArchive.close} when done.
  *
- * @throws {FileFormatError} naming the file when it is missing, unreadable, not a zip archive,
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file when it is missing, unreadable, not a zip archive,
  * truncated or corrupt.
  */
 export function openZipFile(path: string): ZipArchive {
@@ -607,7 +607,7 @@ export function openZipFile(path: string): ZipArchive {
  * are zero-copy views of the archive's bytes (their alignment is whatever the archive gives: check
  * `byteOffset`); from `openZipFile`, and for deflated members, a new buffer.
  *
- * @throws {FileFormatError} naming the file and member when it is missing, uses another method,
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file and member when it is missing, uses another method,
  * does not inflate, inflates past its declared size, has the wrong size or fails its CRC check.
  */
 export function readZipEntry(archive: ZipArchive, name: string, options?: ReadZipEntryOptions): Uint8Array {
@@ -620,7 +620,7 @@ export function readZipEntry(archive: ZipArchive, name: string, options?: ReadZi
  * only what they need: how a reader looks at a header (an .npy header) before deciding to read
  * the rest. Not CRC-checked (the whole member is, when read).
  *
- * @throws {FileFormatError} as {@link readZipEntry}.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} as {@link readZipEntry}.
  */
 export function readZipEntryHead(archive: ZipArchive, name: string, length: number): Uint8Array {
   if (!(archive instanceof ZipArchive)) throw invalidParameter("archive", "a ZipArchive from openZip or openZipFile", archive);

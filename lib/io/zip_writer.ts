@@ -124,7 +124,7 @@ export class ZipWriter {
    * Appends one member.
    * @param name its path in the archive (unique).
    * @param data its content, one buffer or several written in order (never concatenated when stored).
-   * @throws {InputError} for a duplicate name, bad options, or a call after finish/abort.
+   * @throws {@link endosynth!InputError | InputError} for a duplicate name, bad options, or a call after finish/abort.
    */
   add(name: string, data: Uint8Array | readonly Uint8Array[], options?: ZipAddOptions): void {
     this.#assertOpen("add");
@@ -170,7 +170,7 @@ export class ZipWriter {
   /**
    * Writes the central directory and end records; with a path, syncs the file, renames it into
    * place and syncs its folder.
-   * @throws {InputError} naming the file when it cannot be written (the target is untouched).
+   * @throws {@link endosynth!InputError | InputError} naming the file when it cannot be written (the target is untouched).
    */
   finish(): void {
     this.#assertOpen("finish");

@@ -104,7 +104,7 @@ function fromImageData(input: ImageDataLike, name: string): NdArray<"uint8"> {
  * or `ImageData`-like `{ data, width, height }` (RGBA). Channel order is kept as given.
  *
  * @param name what to call the input in error messages (e.g. `"image"`).
- * @throws {InputError} for another dtype, 1, 2 or more than 4 channels, a side of 0 or above
+ * @throws {@link endosynth!InputError | InputError} for another dtype, 1, 2 or more than 4 channels, a side of 0 or above
  * {@link MAX_IMAGE_SIDE}, or a buffer whose length does not match the size.
  */
 export function toImageArray(input: ImageInput, name = "image"): NdArray<"uint8"> {

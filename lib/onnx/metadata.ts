@@ -62,7 +62,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * const { metadata } = await readOnnxMetadata("dav2.onnx");
  * if (metadata.model !== "dav2") throw new Error(`dav2.onnx holds ${metadata.model ?? "an unknown model"}`);
  * ```
- * @throws {FileFormatError} naming the file: when it is missing or unreadable ("cannot read the
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file: when it is missing or unreadable ("cannot read the
  * file: no such file", as every reader of the package says), or is not an ONNX ModelProto (a bad
  * wire type, a truncated varint, a field running past the end of the file, no ir_version or
  * graph, metadata that is not UTF-8 or repeats a key).

@@ -6,7 +6,6 @@
  *
  * Only the four wire types proto3 messages use are accepted; groups (3, 4) and the undefined
  * types 6 and 7 are errors, as is a varint of more than 10 bytes or a field that runs past the end.
- * @internal
  * @module
  */
 import { FileFormatError } from "../errors.js";
@@ -62,7 +61,7 @@ export type ProtoField = { number: number; wireType: 0; value: bigint } | { numb
 /**
  * Decodes the varint at `offset`.
  * @param origin Where `bytes[0]` lies in the whole message, so error messages give true offsets.
- * @throws {FileFormatError} when `bytes` ends inside the varint, or it is longer than 10 bytes.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} when `bytes` ends inside the varint, or it is longer than 10 bytes.
  * @internal
  */
 export function readVarint(bytes: Uint8Array, offset: number, origin = 0): Varint {
@@ -81,7 +80,7 @@ export function readVarint(bytes: Uint8Array, offset: number, origin = 0): Varin
  * Decodes the header of the field starting at `offset`. The value's extent is not checked against
  * `bytes`: the caller checks it against the end of the message, which may lie beyond `bytes`.
  * @param origin Where `bytes[0]` lies in the whole message, so error messages give true offsets.
- * @throws {FileFormatError} for a truncated or over-long varint, a field number out of range, or
+ * @throws {@link endosynth!FileFormatError | FileFormatError} for a truncated or over-long varint, a field number out of range, or
  * a wire type other than 0, 1, 2 or 5.
  * @internal
  */
@@ -114,7 +113,7 @@ export function readFieldHeader(bytes: Uint8Array, offset: number, origin = 0): 
 
 /**
  * The fields of a message held in memory, in order; values are views into `bytes`, not copies.
- * @throws {FileFormatError} (while iterating) for a malformed field, or one that runs past the end.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} (while iterating) for a malformed field, or one that runs past the end.
  * @example
  * ```ts
  * for (const field of protoFields(bytes)) if (field.number === 14 && field.wireType === 2) entries.push(field.value);

@@ -9,7 +9,6 @@
  * Each line is written before its frame's bytes, so the reader can wait for frame k's line when
  * frame k's first bytes arrive. The integer pts and the filter's time base ("config in time_base:
  * 1/12800") give exact times (pts_time is printed with 6 significant digits only).
- * @internal
  * @module
  */
 import type { Readable } from "node:stream";

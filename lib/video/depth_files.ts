@@ -81,7 +81,7 @@ export function encodeDepthPng16(depth: NdArray<"float32">, options?: DepthPngOp
 /**
  * Writes a float32 [H, W] depth map in metres as a 16-bit greyscale PNG of depth × scale (default:
  * millimetres), 0 where there is no depth, atomically.
- * @throws {InputError} for a depth that is not float32 [H, W], or a bad scale.
+ * @throws {@link endosynth!InputError | InputError} for a depth that is not float32 [H, W], or a bad scale.
  */
 export function writeDepthPng16(path: string, depth: NdArray<"float32">, options?: DepthPngOptions): void {
   assertString("path", path);
@@ -136,7 +136,7 @@ export function encodeDepthTiff(depth: NdArray<"float32">): Uint8Array[] {
 
 /**
  * Writes a float32 [H, W] depth map in metres as a 32-bit float TIFF, atomically.
- * @throws {InputError} for a depth that is not float32 [H, W].
+ * @throws {@link endosynth!InputError | InputError} for a depth that is not float32 [H, W].
  */
 export function writeDepthTiff(path: string, depth: NdArray<"float32">): void {
   assertString("path", path);
@@ -300,7 +300,7 @@ export interface StackedFrame {
 
 /**
  * Writes depth maps one by one into a single `.npz`: `depth` float32 [N, H, W] metres, `pts`
- * float64 [N] seconds and `frame_number` int64 [N], readable by `np.load` and {@link readNpz}.
+ * float64 [N] seconds and `frame_number` int64 [N], readable by `np.load` and {@link endosynth/io!readNpz | readNpz}.
  * The pixels go straight to disk as they come; the frame count and checksums are written by
  * `close()`, which renames the finished archive onto `path`. `abort()` leaves `path` untouched.
  *
@@ -344,7 +344,7 @@ export class DepthStackWriter {
 
   /**
    * Appends one float32 [H, W] depth map (all of the same size).
-   * @throws {InputError} for another dtype or shape, or a size unlike the first frame's.
+   * @throws {@link endosynth!InputError | InputError} for another dtype or shape, or a size unlike the first frame's.
    */
   add(depth: NdArray<"float32">, frame: StackedFrame = {}): void {
     if (this.#state !== "open") throw new DisposedError(`The depth stack ${this.path}`);

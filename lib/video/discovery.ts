@@ -147,7 +147,7 @@ export function assertFfmpegOptions(options: FfmpegOptions | undefined): void {
  * const { ffmpeg, ffmpegOrigin, ffprobe } = findFfmpegPrograms();
  * console.log(`${ffmpeg} (${ffmpegOrigin}), probing with ${ffprobe ?? "ffmpeg"}`);
  * ```
- * @throws {BackendUnavailableError} when no ffmpeg is found (the message names the three ways to
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} when no ffmpeg is found (the message names the three ways to
  * provide one), or an explicitly named program (option or environment variable) does not exist.
  */
 export function findFfmpegPrograms(options?: FfmpegOptions): FfmpegPrograms {

@@ -7,11 +7,11 @@
  * `@ffmpeg-installer/ffmpeg` + `@ffprobe-installer/ffprobe` when installed; `ffmpeg` on PATH.
  *
  * Error classes:
- * - no ffmpeg found: {@link BackendUnavailableError}, thrown before any work, naming the three ways
+ * - no ffmpeg found: {@link endosynth!BackendUnavailableError | BackendUnavailableError}, thrown before any work, naming the three ways
  *   to provide one.
  * - A video file that does not exist, bad options, an unsupported output container:
- *   {@link InputError}; a file that cannot be read: {@link FileFormatError} with ffmpeg's message.
- * - ffmpeg failing or dying while decoding or encoding: {@link RuntimeFailureError} with its exit
+ *   {@link endosynth!InputError | InputError}; a file that cannot be read: {@link endosynth!FileFormatError | FileFormatError} with ffmpeg's message.
+ * - ffmpeg failing or dying while decoding or encoding: {@link endosynth!RuntimeFailureError | RuntimeFailureError} with its exit
  *   code (or signal) and the last lines it printed.
  *
  * @example

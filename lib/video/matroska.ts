@@ -7,7 +7,6 @@
  * one video track, codec `V_UNCOMPRESSED`, colour space fourcc `RGB\x18` (packed RGB24); then one
  * Cluster per frame holding its absolute timestamp and one SimpleBlock. Sizes are written on 8
  * bytes (Matroska allows any length), which keeps the code free of size bookkeeping.
- * @internal
  * @module
  */
 

@@ -128,9 +128,9 @@ export function probeWith(programs: FfmpegPrograms, path: string): Promise<Video
  * found, else with ffmpeg alone (which states no frame count).
  * Arguments, the file's existence and the programs are checked synchronously (thrown); what the
  * programs find is reported through the promise.
- * @throws {BackendUnavailableError} when no ffmpeg is found.
- * @throws {InputError} when the file does not exist.
- * @throws {FileFormatError} (rejected) when it cannot be read or has no video stream, with the program's message.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} when no ffmpeg is found.
+ * @throws {@link endosynth!InputError | InputError} when the file does not exist.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} (rejected) when it cannot be read or has no video stream, with the program's message.
  */
 export function probeVideo(path: string, options?: FfmpegOptions): Promise<VideoInfo> {
   assertOptions("options", options as unknown, FFMPEG_OPTION_KEYS);

@@ -1,7 +1,6 @@
 /**
  * Running ffmpeg and ffprobe as child processes: start, exit status, and what they print on
  * stderr, for error messages.
- * @internal
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";

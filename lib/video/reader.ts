@@ -372,11 +372,11 @@ class VideoDecoding {
  * ```
  * @param source a file, or a live source (see the table in the `video/source` module): `udp://`,
  * `tcp://`, `rtp://`, an `.sdp` file, `rtsp://`, `http(s)://`, `/dev/video0`, `avfoundation:0`, `dshow:video=...`.
- * @throws {BackendUnavailableError} when no ffmpeg is found.
- * @throws {InputError} for bad options, an unknown URL scheme or a missing file.
- * @throws {FileFormatError} (from the iteration) when a file is not a readable video.
- * @throws {RuntimeFailureError} (from the iteration) when ffmpeg fails while decoding (exit code and its last lines).
- * @throws {AbortError} (from the iteration) when `signal` aborts.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} when no ffmpeg is found.
+ * @throws {@link endosynth!InputError | InputError} for bad options, an unknown URL scheme or a missing file.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} (from the iteration) when a file is not a readable video.
+ * @throws {@link endosynth!RuntimeFailureError | RuntimeFailureError} (from the iteration) when ffmpeg fails while decoding (exit code and its last lines).
+ * @throws {@link endosynth!AbortError | AbortError} (from the iteration) when `signal` aborts.
  */
 export function readVideo(source: string, options?: ReadVideoOptions): AsyncGenerator<VideoFrame, void, undefined> {
   const spec = parseSource(source);

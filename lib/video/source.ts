@@ -52,7 +52,7 @@ export function isLiveSource(source: string): boolean {
 
 /**
  * How ffmpeg opens `source`.
- * @throws {InputError} for an empty string, an unknown URL scheme, or a file that does not exist.
+ * @throws {@link endosynth!InputError | InputError} for an empty string, an unknown URL scheme, or a file that does not exist.
  */
 export function parseSource(source: string): SourceSpec {
   assertString("source", source);

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
+import type { AsyncDisposableResource } from "../disposable.js";
 import { DisposedError, InputError, RuntimeFailureError } from "../errors.js";
 import { assertOptions, assertString, invalidParameter, isFiniteNumber, isInteger } from "../is.js";
 import { temporaryPathFor } from "../io/atomic.js";
@@ -52,7 +53,7 @@ const TICKS_PER_MS = 1e6 / MATROSKA_TICK_NS;
 /**
  * The container and codec for a video file, from its extension: `.webm` → VP9, `.mp4`, `.m4v`,
  * `.mov`, `.mkv` → H.264 (`codec` overrides the codec, not the container).
- * @throws {InputError} for another extension, naming the ones supported.
+ * @throws {@link endosynth!InputError | InputError} for another extension, naming the ones supported.
  */
 export function videoEncodingFor(path: string, codec?: string): VideoEncoding {
   assertString("path", path);
@@ -108,7 +109,7 @@ export interface VideoWriterOptions extends FfmpegOptions {
 }
 
 /** A video being written; see {@link createVideoWriter}. */
-export interface VideoWriter extends AsyncDisposable {
+export interface VideoWriter extends AsyncDisposableResource {
   /** The file that `close()` creates. */
   readonly path: string;
   /** Frames accepted so far. */
@@ -183,7 +184,7 @@ function encoderArgs(options: CheckedWriterOptions, temporary: string, dialect: 
  * Whether the first audio stream of `source` can be copied unchanged into a video like `output`
  * (e.g. AAC cannot go into WebM): a dry run of ffmpeg writing the container's header.
  * @returns false when `source` has no audio stream (nothing to copy).
- * @throws {InputError} when the audio cannot go into that container, with ffmpeg's reason.
+ * @throws {@link endosynth!InputError | InputError} when the audio cannot go into that container, with ffmpeg's reason.
  */
 export async function checkAudioCopy(source: string, output: string, options?: FfmpegOptions): Promise<boolean> {
   assertOptions("options", options as unknown, FFMPEG_OPTION_KEYS);
@@ -339,8 +340,8 @@ class FfmpegVideoWriter implements VideoWriter {
  * for await (const { frame, pts } of readVideo("in.mp4")) await writer.write(frame, pts);
  * await writer.close();
  * ```
- * @throws {BackendUnavailableError} when no ffmpeg is found.
- * @throws {InputError} for bad options or an unsupported container.
+ * @throws {@link endosynth!BackendUnavailableError | BackendUnavailableError} when no ffmpeg is found.
+ * @throws {@link endosynth!InputError | InputError} for bad options or an unsupported container.
  */
 export function createVideoWriter(path: string, options: VideoWriterOptions): Promise<VideoWriter> {
   assertString("path", path);

@@ -3,7 +3,6 @@
  * each NumPy float16/float32 operation is the exact result rounded to the dtype. JS computes in
  * float64 and then rounds; for + - * / of float16 or float32 operands that double rounding is
  * innocuous (53 >= 2p + 2 bits), so `round(a op b)` is exactly NumPy's `a op b`.
- * @internal
  * @module
  */
 
