@@ -94,3 +94,64 @@ export class AbortError extends EndosynthError {
     super("ERR_ENDOSYNTH_ABORTED", message, context);
   }
 }
+
+/** Where a download error happened: the URL and, when the server answered, the HTTP status. */
+export interface DownloadErrorContext extends ErrorContext {
+  /** The URL being fetched. */
+  url: string;
+  /** The HTTP status the server answered with, if it answered. */
+  status?: number;
+}
+
+/**
+ * A download failed: the server answered with an error status (404, 500...), refused or cut the
+ * connection, or redirected too often. What was received of the file is kept to resume from.
+ */
+export class DownloadError extends EndosynthError {
+  /** The URL being fetched. */
+  readonly url: string;
+  /** The HTTP status the server answered with, if it answered. */
+  readonly status?: number;
+
+  constructor(message: string, context: DownloadErrorContext) {
+    super("ERR_ENDOSYNTH_DOWNLOAD", message, context);
+    this.url = context.url;
+    if (context.status !== undefined) this.status = context.status;
+  }
+}
+
+/** A server did not accept the connection, answer, or send more data within the timeout. */
+export class DownloadTimeoutError extends EndosynthError {
+  /** The URL being fetched. */
+  readonly url: string;
+
+  constructor(message: string, context: DownloadErrorContext) {
+    super("ERR_ENDOSYNTH_DOWNLOAD_TIMEOUT", message, context);
+    this.url = context.url;
+  }
+}
+
+/** A file's SHA-256 is not the one published or recorded for it. The file was not kept in place. */
+export class ChecksumError extends EndosynthError {
+  /** The SHA-256 the file should have, in hex. */
+  readonly expected: string;
+  /** The SHA-256 it has, in hex. */
+  readonly actual: string;
+
+  constructor(message: string, context: ErrorContext & { expected: string; actual: string }) {
+    super("ERR_ENDOSYNTH_CHECKSUM", message, context);
+    this.expected = context.expected;
+    this.actual = context.actual;
+  }
+}
+
+/** Weights were requested whose licence has not been accepted (`acceptLicense`). Nothing was downloaded. */
+export class LicenseNotAcceptedError extends EndosynthError {
+  /** Where the licence's text is published. */
+  readonly licenseUrl: string;
+
+  constructor(message: string, context: ErrorContext & { licenseUrl: string }) {
+    super("ERR_ENDOSYNTH_LICENSE_NOT_ACCEPTED", message, context);
+    this.licenseUrl = context.licenseUrl;
+  }
+}

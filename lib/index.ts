@@ -21,6 +21,7 @@ export { streamDepth, type DepthFrame, type DepthModel, type FrameWithData, type
 export { tensorrtStatus, type TensorRTDevice, type TensorRTStatus } from "./backends/tensorrt/index.js";
 export type { AddonLoadAttempt } from "./backends/tensorrt/addon.js";
 export type { Progress, ProgressCallback } from "./progress.js";
+export { pull, type PullOptions, type PullProgress, type PullResult } from "./pull/pull.js";
 
 // Arrays, files, images
 export { ndarray, type DType, type NdArray, type TypedArray } from "./ndarray/ndarray.js";
@@ -40,10 +41,14 @@ export {
   AbortError,
   BackendUnavailableError,
   CheckpointError,
+  ChecksumError,
   DisposedError,
+  DownloadError,
+  DownloadTimeoutError,
   EndosynthError,
   FileFormatError,
   InputError,
+  LicenseNotAcceptedError,
   RuntimeFailureError,
   type ErrorContext,
 } from "./errors.js";

@@ -229,8 +229,8 @@ function assertCheckpointExists(name: ModelName, path: string, explicit: boolean
     ? "the checkpoint option"
     : `${process.env.ENDOSYNTH_CHECKPOINTS ? "$ENDOSYNTH_CHECKPOINTS" : "./checkpoints"}/${spec.checkpointFile}`;
   throw new CheckpointError(
-    `No checkpoint for ${name} at ${path} (from ${where}). The EndoSynth authors publish it at ${spec.checkpointUrl} ` +
-      "(non-commercial research licence): download it there, or pass { checkpoint } / set ENDOSYNTH_CHECKPOINTS.",
+    `No checkpoint for ${name} at ${path} (from ${where}). Download it with \`npx endosynth pull ${name}\` (or pull("${name}")), ` +
+      `which fetches it from ${spec.checkpointUrl} once you accept its licence (${spec.weightsLicense.name}); or pass { checkpoint } / set ENDOSYNTH_CHECKPOINTS.`,
     { file: path },
   );
 }

@@ -8,17 +8,18 @@ import { entryPoints, publicSurfaces, type Surface } from "./support/public_surf
 const EXPECTED: Record<string, Surface> = {
   ".": {
     values: [
-      "AbortError", "BackendUnavailableError", "CheckpointError", "DisposedError", "EndosynthError",
-      "FileFormatError", "InputError", "MODEL_NAMES", "Model", "RuntimeFailureError", "computeDepthMetrics",
-      "depth2rgb", "load", "ndarray", "readImage", "readNpy", "readSample", "sample2png", "seg2rgb",
+      "AbortError", "BackendUnavailableError", "CheckpointError", "ChecksumError", "DisposedError",
+      "DownloadError", "DownloadTimeoutError", "EndosynthError", "FileFormatError", "InputError",
+      "LicenseNotAcceptedError", "MODEL_NAMES", "Model", "RuntimeFailureError", "computeDepthMetrics",
+      "depth2rgb", "load", "ndarray", "pull", "readImage", "readNpy", "readSample", "sample2png", "seg2rgb",
       "streamDepth", "tensorrtStatus", "writeImage", "writeNpy", "writeSample",
     ],
     types: [
       "AddonLoadAttempt", "BackendChoice", "BackendName", "ChannelOrder", "DType", "DepthFrame",
       "DepthMetrics", "DepthMetricsOptions", "DepthModel", "EndoSynthSample", "ErrorContext", "FrameWithData",
       "ImageDataLike", "ImageInput", "InferOptions", "LoadOptions", "ModelName", "NdArray", "Precision",
-      "Progress", "ProgressCallback", "SharpRawImage", "StreamItem", "StreamOptions", "StreamSource",
-      "TensorRTDevice", "TensorRTStatus", "TypedArray",
+      "Progress", "ProgressCallback", "PullOptions", "PullProgress", "PullResult", "SharpRawImage",
+      "StreamItem", "StreamOptions", "StreamSource", "TensorRTDevice", "TensorRTStatus", "TypedArray",
     ],
   },
   "./io": {
@@ -73,13 +74,13 @@ const EXPECTED: Record<string, Surface> = {
   "./checkpoint": {
     values: [
       "MODEL_NAMES", "checkpointPath", "convertCheckpoint", "converterVersion", "modelSpec", "modelSpecs",
-      "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
+      "pull", "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
     ],
     types: [
       "ByteOrder", "ChannelOrder", "Checkpoint", "CheckpointFormat", "CheckpointInfo", "ConversionReport",
       "ConvertOptions", "DroppedEntry", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo",
-      "OpsetImport", "Precision", "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict",
-      "StateDictLike", "UnusedKey",
+      "OpsetImport", "Precision", "PullOptions", "PullProgress", "PullResult",
+      "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike", "UnusedKey",
     ],
   },
 };

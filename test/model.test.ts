@@ -102,7 +102,7 @@ test("load without a checkpoint says where it looked and where the authors publi
   });
   const error = await t.throwsAsync(load("midas", { cacheDir: cacheDir(t) }), { instanceOf: CheckpointError });
   t.is(error?.file, join(dir.path, "midas-f.pth"));
-  t.regex(error?.message ?? "", /No checkpoint for midas at .*midas-f\.pth \(from \$ENDOSYNTH_CHECKPOINTS\/midas-f\.pth\)/);
+  t.regex(error?.message ?? "", /No checkpoint for midas at .*midas-f\.pth \(from \$ENDOSYNTH_CHECKPOINTS\/midas-f\.pth\)\. Download it with `npx endosynth pull midas`/);
   t.regex(error?.message ?? "", /https:\/\/digitalsurgery-public\.s3\.eu-west-1\.amazonaws\.com\/EndoSynth\/weights\/midas-f\.pth/);
 });
 

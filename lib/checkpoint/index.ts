@@ -17,6 +17,7 @@ export {
 export type { ByteOrder } from "./pth.js";
 export { convertCheckpoint, converterVersion, type ChannelOrder, type ConversionReport, type ConvertOptions, type Precision } from "../convert/convert.js";
 export { checkpointPath } from "../model.js";
+export { pull, type PullOptions, type PullProgress, type PullResult } from "../pull/pull.js";
 export { MODEL_NAMES, modelSpec, modelSpecs, type ModelName, type ModelSpec } from "../models/registry.js";
 export type { Normalisation } from "../models/blocks/preprocess.js";
 export type { StateDictLike, UnusedKey } from "../models/weights.js";

@@ -11,6 +11,7 @@ import { registerEvalCommand } from "./eval.js";
 import { registerInferCommand } from "./infer.js";
 import { packageJson } from "../package_info.js";
 import { registerInfoCommand } from "./info.js";
+import { registerPullCommand } from "./pull.js";
 import { registerVizCommand } from "./viz.js";
 
 function wantsStack(argv: readonly string[]): boolean {
@@ -25,6 +26,7 @@ export function createProgram(): Command {
     .option("--debug", "print stack traces with errors (or set ENDOSYNTH_DEBUG=1)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
+  registerPullCommand(program);
   registerInferCommand(program);
   registerConvertCommand(program);
   registerEvalCommand(program);

@@ -44,6 +44,17 @@ export interface ModelSpec {
   readonly checkpointFile: string;
   /** Where the authors publish it. */
   readonly checkpointUrl: string;
+  /** The licence the authors publish the checkpoint under: downloading or using it means accepting it. */
+  readonly weightsLicense: {
+    /** Stable identifier, under which an acceptance is remembered. */
+    readonly id: string;
+    /** Its name, in words. */
+    readonly name: string;
+    /** Where its full text is published. */
+    readonly url: string;
+    /** What it allows and asks, in one sentence (the full text at `url` governs). */
+    readonly summary: string;
+  };
   /** Elements in the full-size checkpoint (every key of its state dict). */
   readonly parameters: number;
   /** Network input size: every frame is resized to it (OpenCV INTER_CUBIC semantics), aspect ignored. */
@@ -71,6 +82,15 @@ export interface ModelSpec {
 }
 
 const WEIGHTS_URL = "https://digitalsurgery-public.s3.eu-west-1.amazonaws.com/EndoSynth/weights";
+/** The EndoSynth repository's LICENSE.txt, which covers the fine-tuned weights and the dataset. */
+const ENDOSYNTH_LICENSE: ModelSpec["weightsLicense"] = {
+  id: "endosynth-weights-2025",
+  name: "EndoSynth terms and conditions (Copyright 2025 Medtronic)",
+  url: "https://github.com/TouchSurgery/EndoSynth/blob/main/LICENSE.txt",
+  summary:
+    "non-commercial research use only; anyone you share the weights (or derivatives) with must get these terms; " +
+    "provided as is, without warranty of any kind",
+};
 const NETWORK_INPUT = { height: 420, width: 742 } as const;
 
 /** The first key matching `pattern`, as recognition evidence. */
@@ -95,6 +115,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     description: "metric depth in metres, 0-0.3 m, from the head's inverse-depth output",
     checkpointFile: "dav1-f.pth",
     checkpointUrl: `${WEIGHTS_URL}/dav1-f.pth`,
+    weightsLicense: ENDOSYNTH_LICENSE,
     parameters: 97_470_785,
     input: NETWORK_INPUT,
     normalisation: IMAGENET_NORMALISATION,
@@ -108,6 +129,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     description: "metric depth in metres, 0-0.3 m, from the head's logits",
     checkpointFile: "dav2-f.pth",
     checkpointUrl: `${WEIGHTS_URL}/dav2-f.pth`,
+    weightsLicense: ENDOSYNTH_LICENSE,
     parameters: 97_470_785,
     input: NETWORK_INPUT,
     normalisation: IMAGENET_NORMALISATION,
@@ -121,6 +143,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     description: "metric depth in metres, 0.001-0.3 m, from the decoder's sigmoid disparity",
     checkpointFile: "endodac-f.pth",
     checkpointUrl: `${WEIGHTS_URL}/endodac-f.pth`,
+    weightsLicense: ENDOSYNTH_LICENSE,
     parameters: 99_091_748,
     input: NETWORK_INPUT,
     normalisation: IMAGENET_NORMALISATION,
@@ -134,6 +157,7 @@ const SPECS: Readonly<Record<ModelName, ModelSpec>> = {
     description: "metric depth in metres, from the network's non-negative disparity",
     checkpointFile: "midas-f.pth",
     checkpointUrl: `${WEIGHTS_URL}/midas-f.pth`,
+    weightsLicense: ENDOSYNTH_LICENSE,
     parameters: 345_014_441,
     input: NETWORK_INPUT,
     normalisation: MIDAS_NORMALISATION,
