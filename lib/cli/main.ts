@@ -10,6 +10,8 @@ import { registerConvertCommand } from "./convert.js";
 import { registerEvalCommand } from "./eval.js";
 import { registerInferCommand } from "./infer.js";
 import { packageJson, registerInfoCommand } from "./info.js";
+import { registerLiveCommand } from "./live.js";
+import { registerServeCommand } from "./serve.js";
 import { registerVizCommand } from "./viz.js";
 
 function wantsStack(argv: readonly string[]): boolean {
@@ -28,6 +30,8 @@ export function createProgram(): Command {
   registerConvertCommand(program);
   registerEvalCommand(program);
   registerVizCommand(program);
+  registerServeCommand(program);
+  registerLiveCommand(program);
   registerInfoCommand(program);
   return program;
 }
