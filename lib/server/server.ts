@@ -100,6 +100,8 @@ const MAX_UNSENT_BYTES = 8 * 2 ** 20;
 const MAX_SOCKETS = 64;
 /** How long a refused upload may keep sending before its connection is cut. */
 const DRAIN_GRACE_MS = 2000;
+/** How often a closing server looks for keep-alive connections that have turned idle. */
+const IDLE_SWEEP_MS = 50;
 /** How long WebSocket clients get to acknowledge a close before they are cut off. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -407,8 +409,10 @@ export class DepthServer implements AsyncDisposable {
       ws.close(1001, "The server is closing");
       setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
     }
+    // Keep-alive connections turn idle as their last answers go out: close them as they do.
+    const sweep = setInterval(() => this.#http.closeIdleConnections(), IDLE_SWEEP_MS);
     this.#http.closeIdleConnections();
-    await Promise.all([closed, this.#liveRun]);
+    await Promise.all([closed, this.#liveRun]).finally(() => clearInterval(sweep));
   }
 
   /** Same as {@link DepthServer.close}. */
