@@ -96,7 +96,7 @@ test("GET /health names the model, backend, precision and package version", asyn
   const server = await startServer(t, model);
   const response = await fetch(`${server.url}health`);
   t.is(response.status, 200);
-  const health = await response.json();
+  const health = (await response.json()) as { queue: Record<string, number> };
   const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
   t.like(health, { status: "ok", model: "endodac", backend: "onnxruntime", precision: "fp32", version, live: { running: false } });
   t.like(health.queue, { running: 0, waiting: 0, inflight: 2, capacity: 8 });

@@ -91,7 +91,7 @@ test("the tiny model under 16 concurrent clients: every answer is its own frame'
     }
     return { data, shape: [height, width, 3], dtype: "uint8" as const };
   });
-  const expected = [];
+  const expected: Buffer[] = [];
   for (const frame of frames) expected.push(Buffer.concat(encodeNpy(await model.infer(frame))));
   const statuses = await Promise.all(
     frames.map(async (frame, client) => {
