@@ -17,6 +17,7 @@ const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
   "/viewer.js": { file: "viewer.js", type: "text/javascript; charset=utf-8" },
   "/viewer.css": { file: "viewer.css", type: "text/css; charset=utf-8" },
+  "/favicon.svg": { file: "favicon.svg", type: "image/svg+xml" },
 };
 
 /** Headers of every viewer file. */
