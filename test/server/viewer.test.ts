@@ -77,7 +77,7 @@ browserTest("endosynth live: the viewer shows frames as they arrive, the depth c
   t.regex(first, /^160x120 19200 lit/);
   t.not(second, first, "the depth canvas changed with the frames");
   t.regex(await canvasDigest(page, "input"), /^160x120 /);
-  t.notRegex(await canvasDigest(page, "cloud"), /^640x480 0 lit/);
+  t.notRegex(await canvasDigest(page, "cloud"), /^640x360 0 lit/);
   t.regex(await counter(page, "fps"), /^\d+\.\d$/);
   t.regex(await counter(page, "latency"), /^\d+$/);
   t.regex(await counter(page, "dropped"), /^\d+$/);
@@ -111,6 +111,6 @@ browserTest("endosynth serve: an image chosen in the viewer is sent over /v1/str
   t.is(await counter(page, "status"), "depth of your image");
   t.regex(await canvasDigest(page, "depth"), /^480x360 172800 lit/);
   t.regex(await canvasDigest(page, "input"), /^480x360 /);
-  t.notRegex(await canvasDigest(page, "cloud"), /^640x480 0 lit/);
+  t.notRegex(await canvasDigest(page, "cloud"), /^640x360 0 lit/);
   t.deepEqual(problems, []);
 });

@@ -109,8 +109,8 @@ class CloudView {
   }
 
   reset() {
-    this.yaw = 0.5;
-    this.pitch = 0.25;
+    this.yaw = 0.35;
+    this.pitch = 0.2;
   }
 
   /** positions: float32 x, y, z per point (camera frame, metres); colours: uint8 r, g, b per point. */
@@ -124,11 +124,13 @@ class CloudView {
       cz += positions[3 * i + 2];
     }
     const centre = count > 0 ? [cx / count, cy / count, cz / count] : [0, 0, 0];
-    let radius = 1e-6;
+    // Fit the view to where most points are: a few far outliers would shrink the rest to a speck.
+    const distances = new Float32Array(count);
     for (let i = 0; i < count; i++) {
-      const dx = positions[3 * i] - centre[0], dy = positions[3 * i + 1] - centre[1], dz = positions[3 * i + 2] - centre[2];
-      radius = Math.max(radius, Math.hypot(dx, dy, dz));
+      distances[i] = Math.hypot(positions[3 * i] - centre[0], positions[3 * i + 1] - centre[1], positions[3 * i + 2] - centre[2]);
     }
+    distances.sort();
+    const radius = Math.max(1e-6, count > 0 ? distances[Math.floor(0.9 * (count - 1))] : 0);
     this.cloud = { positions, colours, count, centre, radius };
     this.render();
   }
