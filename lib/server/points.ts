@@ -8,7 +8,10 @@
 import { depthToPointCloud, type Intrinsics } from "../geometry/pointcloud.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 
-/** Intrinsics the caller may leave out; see {@link intrinsicsFor} for the defaults. */
+/**
+ * Camera intrinsics of which any may be left out: a missing focal length is the frame's width (a
+ * 53° horizontal field of view), fy defaults to fx, the principal point to the frame's centre.
+ */
 export type PartialIntrinsics = Partial<Intrinsics>;
 
 /**
