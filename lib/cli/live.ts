@@ -33,7 +33,9 @@ export interface OpenedSource {
 async function* pacedVideo(path: string, fps: number, loop: boolean): AsyncGenerator<LiveFrame> {
   const start = performance.now();
   let index = 0;
+  let passStart: number;
   do {
+    passStart = index;
     for await (const frame of readVideoFrames(path)) {
       const timestamp = index / fps;
       const due = start + timestamp * 1000 - performance.now();
@@ -41,7 +43,8 @@ async function* pacedVideo(path: string, fps: number, loop: boolean): AsyncGener
       yield { frame, timestamp };
       index++;
     }
-  } while (loop);
+    // A video that decodes to no frames would otherwise restart ffmpeg for ever.
+  } while (loop && index > passStart);
 }
 
 /**

@@ -53,10 +53,10 @@ export class InferenceQueue {
 
   /**
    * A place in the queue, or a 503 HttpError (with Retry-After) when it is full.
-   * @param exempt admit even when full: for the one frame the server's own live source has in hand.
+   * @param options.evenIfFull admit anyway: for the one frame the server's own live source has in hand.
    */
-  admit(exempt = false): Admission {
-    if (!exempt && this.#admitted >= this.#limits.inflight + this.#limits.waiting) {
+  admit(options: { evenIfFull?: boolean } = {}): Admission {
+    if (!options.evenIfFull && this.#admitted >= this.#limits.inflight + this.#limits.waiting) {
       throw new HttpError(503, `The server is busy: ${this.#running} frames are being inferred and ${this.waiting} wait; retry later`, {
         headers: { "Retry-After": String(this.#retryAfterSeconds()) },
       });

@@ -14,7 +14,7 @@ import type { NdArray } from "../ndarray/ndarray.js";
 import { type DepthRange, encodeDepth } from "./depth_formats.js";
 import { errorResponse } from "./http_error.js";
 import type { InferenceQueue } from "./inference_queue.js";
-import { type Part, sendNotice, sendWithParts } from "./messages.js";
+import { closedForNotReading, type Part, sendNotice, sendWithParts } from "./messages.js";
 import { intrinsicsFor, type PartialIntrinsics, type PointsPayload, samplePoints } from "./points.js";
 import { configuredSettings, parseTextMessage, POINTS_MEDIA_TYPE, round } from "./stream_socket.js";
 
@@ -53,6 +53,7 @@ export interface LiveContext {
   intrinsics: PartialIntrinsics;
   maxPoints: number;
   maxBufferedBytes: number;
+  notReadingBytes: number;
   defaultRange: DepthRange;
 }
 
@@ -101,7 +102,9 @@ export class LiveFeed {
     const viewer: Viewer = { ws, range: this.#context.defaultRange, skipped: 0 };
     this.#viewers.add(viewer);
     ws.on("close", () => this.#viewers.delete(viewer));
-    ws.on("message", (data, isBinary) => this.#onMessage(viewer, isBinary ? undefined : String(data)));
+    ws.on("message", (data, isBinary) => {
+      if (!closedForNotReading(ws, this.#context.notReadingBytes)) this.#onMessage(viewer, isBinary ? undefined : String(data));
+    });
     sendNotice(ws, { type: "hello", ...hello, live: this.status, settings: { format: "colormap", range: viewer.range, points: true } });
   }
 
@@ -179,7 +182,7 @@ export class LiveFeed {
   }
 
   async #inferAndBroadcast(item: Captured, summary: LiveSummary): Promise<void> {
-    const admission = this.#context.queue.admit(true);
+    const admission = this.#context.queue.admit({ evenIfFull: true });
     const started = performance.now();
     let depth: NdArray<"float32">;
     try {

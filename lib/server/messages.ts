@@ -28,6 +28,17 @@ function joined(bytes: Uint8Array | readonly Uint8Array[]): Uint8Array {
   return bytes.length === 1 ? bytes[0] : Buffer.concat(bytes);
 }
 
+/**
+ * Closes a socket whose client keeps sending while more than `limit` bytes wait unsent to it (1008,
+ * policy violation): every message it sends is answered, so its answers would pile up without end.
+ * @returns whether it closed it (the message is then ignored).
+ */
+export function closedForNotReading(ws: WebSocket, limit: number): boolean {
+  if (ws.bufferedAmount <= limit) return false;
+  ws.close(1008, "The client sends but does not read what it is sent");
+  return true;
+}
+
 /** Sends a notice (a JSON message without parts), unless the socket is no longer open. */
 export function sendNotice(ws: WebSocket, notice: Record<string, unknown>, sent?: () => void): void {
   if (ws.readyState !== ws.OPEN) return;

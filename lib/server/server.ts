@@ -151,6 +151,17 @@ export function checkServeOptions(options: ServeOptions): Settings {
   return settings;
 }
 
+/**
+ * Unsent bytes that only a client that does not read at all can cause: up to `inflight` + 1 results
+ * (each at most float32 depth of the largest frame allowed, plus its point cloud) beyond the
+ * back-pressure threshold, and 1 MiB of notices.
+ */
+function notReadingLimit(settings: Settings): number {
+  const pixels = Math.max(settings.maxPixels, settings.maxBodyBytes / 3);
+  const result = 4 * pixels + 15 * settings.maxPoints + 4096;
+  return MAX_UNSENT_BYTES + (settings.inflight + 1) * result + 2 ** 20;
+}
+
 /** Refuses a request whose method the route does not take (405, naming the allowed ones). */
 function allowMethods(request: IncomingMessage, allowed: readonly string[]): void {
   if (allowed.includes(request.method ?? "")) return;
@@ -262,6 +273,7 @@ export class DepthServer implements AsyncDisposable {
       maxPoints: this.#settings.maxPoints,
       inflight: this.#settings.inflight,
       maxBufferedBytes: MAX_UNSENT_BYTES,
+      notReadingBytes: notReadingLimit(this.#settings),
     };
   }
 

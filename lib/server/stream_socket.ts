@@ -16,8 +16,8 @@ import { isPlainObject } from "../is.js";
 import { type DepthEncoding, type DepthFormat, type DepthRange, encodeDepth, parseDepthFormat, parseDepthRange } from "./depth_formats.js";
 import { decodeFrame, describeStart, type FrameLimits, sniffFrameType } from "./frames.js";
 import { errorResponse, HttpError } from "./http_error.js";
-import type { InferenceQueue } from "./inference_queue.js";
-import { type Part, sendNotice, sendWithParts } from "./messages.js";
+import type { Admission, InferenceQueue } from "./inference_queue.js";
+import { closedForNotReading, type Part, sendNotice, sendWithParts } from "./messages.js";
 import { intrinsicsFor, type PartialIntrinsics, samplePoints } from "./points.js";
 
 /** What a connection needs of its server. */
@@ -31,6 +31,8 @@ export interface SocketContext {
   inflight: number;
   /** Unsent result bytes beyond which no new frame starts. */
   maxBufferedBytes: number;
+  /** Unsent bytes beyond which the client is not reading at all and its socket is closed. */
+  notReadingBytes: number;
 }
 
 /** What a stream connection answers with. */
@@ -123,6 +125,7 @@ export class StreamConnection {
     this.#context = context;
     this.#settings = settings;
     ws.on("message", (data, isBinary) => {
+      if (closedForNotReading(ws, context.notReadingBytes)) return;
       if (isBinary) this.#onFrame(bytesOf(data));
       else this.#onText(bytesOf(data).toString());
     });
@@ -181,7 +184,7 @@ export class StreamConnection {
 
   /** The message answering a frame (never rejects: a failure is an `error` notice for that frame). */
   async #answer(item: Received): Promise<Outgoing> {
-    let admission;
+    let admission: Admission;
     try {
       admission = this.#context.queue.admit();
     } catch (error) {
@@ -226,7 +229,7 @@ export function round(ms: number): number {
 }
 
 /** The bytes of a ws message (a Buffer, or fragments when it came in several). */
-export function bytesOf(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+function bytesOf(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { FileFormatError } from "../errors.js";
 
 /** Where the viewer's files are. */
-export const VIEWER_DIR = fileURLToPath(new URL("../../lib/server/viewer/", import.meta.url));
+const VIEWER_DIR = fileURLToPath(new URL("../../lib/server/viewer/", import.meta.url));
 
 const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },

@@ -1,5 +1,6 @@
 import test from "ava";
 import { once } from "node:events";
+import { connect } from "node:net";
 import sharp from "sharp";
 import { WebSocket } from "ws";
 import { readNpy } from "../../lib/io/npy.js";
@@ -128,4 +129,55 @@ test("bad stream parameters, other paths, other origins and missing tokens are r
   await allowed.opened();
   allowed.close();
   t.pass();
+});
+
+/** A masked client text frame (RFC 6455) of a short payload. */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((byte, index) => byte ^ mask[index % 4]));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+/** The close code in a stream of server frames (unmasked), if a close frame is there. */
+function closeCodeIn(bytes: Buffer): number | undefined {
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    const opcode = bytes[at] & 0x0f;
+    let length = bytes[at + 1] & 0x7f;
+    let header = 2;
+    if (length === 126) (length = bytes.readUInt16BE(at + 2)), (header = 4);
+    else if (length === 127) (length = Number(bytes.readBigUInt64BE(at + 2))), (header = 10);
+    if (opcode === 0x8) return bytes.readUInt16BE(at + header);
+    at += header + length;
+  }
+  return undefined;
+}
+
+test("a client that sends but never reads is disconnected with 1008 instead of its answers piling up", async (t) => {
+  const server = await startServer(t, new StandInModel(), { maxBodyBytes: 1000, maxPixels: 100, maxPoints: 100 });
+  const socket = connect(server.port, server.host);
+  t.teardown(() => socket.destroy());
+  await once(socket, "connect");
+  socket.write(
+    `GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  let received = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => (received = Buffer.concat([received, chunk]));
+  socket.on("data", onData);
+  while (!received.includes("\r\n\r\n")) await once(socket, "data");
+  t.regex(received.toString("latin1"), /^HTTP\/1\.1 101 /);
+  received = received.subarray(received.indexOf("\r\n\r\n") + 4);
+  // Stop reading, then send 150,000 messages each answered by an error notice (~38 MB unread).
+  socket.pause();
+  const message = clientTextFrame("x".repeat(60));
+  socket.write(Buffer.concat(Array.from({ length: 150_000 }, () => message)));
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  socket.resume();
+  const deadline = Date.now() + 20_000;
+  const closed = once(socket, "close");
+  while (closeCodeIn(received) === undefined && Date.now() < deadline && !socket.destroyed) await Promise.race([once(socket, "data"), closed]);
+  t.is(closeCodeIn(received), 1008);
+  t.is((await fetch(`${server.url}health`)).status, 200);
 });
