@@ -11,6 +11,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { isIP } from "node:net";
+import { describe } from "../is.js";
 import { HttpError } from "./http_error.js";
 
 /** Shortest token accepted: guessing one must be hopeless. */
@@ -72,7 +73,7 @@ export class AccessPolicy {
     } else {
       const host = request.headers.host;
       if (host === undefined || !isLoopback(hostName(host))) {
-        throw new HttpError(403, `Expected a loopback Host (localhost, 127.0.0.1, [::1]) but received ${JSON.stringify(host ?? "")}: this server is for this machine only`, { key: "Host" });
+        throw new HttpError(403, `Expected a loopback Host (localhost, 127.0.0.1, [::1]) but received ${describe(host ?? "")}: this server is for this machine only`, { key: "Host" });
       }
     }
     if (upgrade) this.#checkOrigin(request);

@@ -13,6 +13,7 @@
 import sharp from "sharp";
 import { InputError } from "../errors.js";
 import { encodeNpy } from "../io/npy.js";
+import { describe } from "../is.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import { depth2rgb } from "../viz/depth2rgb.js";
 import { HttpError } from "./http_error.js";
@@ -53,7 +54,7 @@ const FAST_PNG = { compressionLevel: 2, adaptiveFiltering: false } as const;
 export function parseDepthRange(text: string, key: string): DepthRange {
   const parts = text.split(",").map((part) => (part.trim() === "" ? NaN : Number(part)));
   if (parts.length !== 2 || !parts.every(Number.isFinite) || parts[0] >= parts[1]) {
-    throw new InputError(`Expected two increasing numbers of metres such as 0.02,0.2 for ${key} but received ${JSON.stringify(text)}`, { key });
+    throw new InputError(`Expected two increasing numbers of metres such as 0.02,0.2 for ${key} but received ${describe(text)}`, { key });
   }
   return [parts[0], parts[1]];
 }
@@ -61,7 +62,7 @@ export function parseDepthRange(text: string, key: string): DepthRange {
 /** Checks a format name, naming `key` when it is not one. */
 export function parseDepthFormat(text: string, key: string): DepthFormat {
   if ((DEPTH_FORMATS as readonly string[]).includes(text)) return text as DepthFormat;
-  throw new InputError(`Expected one of ${DEPTH_FORMATS.join(", ")} for ${key} but received ${JSON.stringify(text)}`, { key });
+  throw new InputError(`Expected one of ${DEPTH_FORMATS.join(", ")} for ${key} but received ${describe(text)}`, { key });
 }
 
 interface MediaRange {

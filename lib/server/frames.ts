@@ -9,6 +9,7 @@ import sharp from "sharp";
 import { FileFormatError, InputError } from "../errors.js";
 import { readImage } from "../io/image.js";
 import { parseNpy } from "../io/npy.js";
+import { describe } from "../is.js";
 import { toImageArray } from "../ndarray/convert.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import { HttpError } from "./http_error.js";
@@ -29,7 +30,7 @@ const SIGNATURES: readonly [FrameMediaType, readonly number[]][] = [
 export function frameMediaType(contentType: string | undefined): FrameMediaType {
   const type = contentType?.split(";")[0].trim().toLowerCase();
   if ((FRAME_MEDIA_TYPES as readonly string[]).includes(type ?? "")) return type as FrameMediaType;
-  const received = contentType === undefined ? "no Content-Type" : `Content-Type ${JSON.stringify(contentType)}`;
+  const received = contentType === undefined ? "no Content-Type" : `Content-Type ${describe(contentType)}`;
   throw new HttpError(415, `Expected a frame as ${FRAME_MEDIA_TYPES.join(", ")} but received ${received}`, { key: "Content-Type" });
 }
 

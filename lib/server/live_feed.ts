@@ -10,6 +10,7 @@
 import sharp from "sharp";
 import type { WebSocket } from "ws";
 import { AbortError, InputError } from "../errors.js";
+import { describe } from "../is.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import { type DepthRange, encodeDepth } from "./depth_formats.js";
 import { errorResponse } from "./http_error.js";
@@ -112,7 +113,7 @@ export class LiveFeed {
     try {
       if (text === undefined) throw new InputError("The live feed takes no frames: send them to /v1/stream");
       const message = parseTextMessage(text);
-      if (message.type !== "configure") throw new InputError(`Unknown message type ${JSON.stringify(message.type)}; the live feed takes "configure"`, { key: "type" });
+      if (message.type !== "configure") throw new InputError(`Unknown message type ${describe(message.type)}; the live feed takes "configure"`, { key: "type" });
       viewer.range = configuredSettings(message, { format: "colormap", range: viewer.range, points: true }, ["range"]).range;
       sendNotice(viewer.ws, { type: "configured", settings: { format: "colormap", range: viewer.range, points: true } });
     } catch (error) {

@@ -31,7 +31,7 @@ import { readFileSync } from "node:fs";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import { InputError } from "../errors.js";
-import { assertAbortSignal, assertFiniteNumber, assertIntegerInRange, assertOptions, assertPlainObject, assertString, invalidParameter } from "../is.js";
+import { assertAbortSignal, assertFiniteNumber, assertIntegerInRange, assertOptions, assertPlainObject, assertString, describe, invalidParameter } from "../is.js";
 import type { DepthModel } from "../stream.js";
 import { AccessPolicy, isLoopback, MIN_TOKEN_LENGTH } from "./access.js";
 import { type DepthRange, encodeDepth, requestedEncoding } from "./depth_formats.js";
@@ -171,7 +171,7 @@ function allowMethods(request: IncomingMessage, allowed: readonly string[]): voi
 /** Refuses query parameters a route does not know, so a misspelt one is not silently ignored. */
 function checkQuery(query: URLSearchParams, known: readonly string[]): void {
   for (const key of query.keys()) {
-    if (!known.includes(key)) throw new InputError(`Unknown query parameter ${JSON.stringify(key)}; known ones are ${known.join(", ")}`, { key });
+    if (!known.includes(key)) throw new InputError(`Unknown query parameter ${describe(key)}; known ones are ${known.join(", ")}`, { key: key.slice(0, 60) });
   }
 }
 

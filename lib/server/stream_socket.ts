@@ -12,7 +12,7 @@
  */
 import type { WebSocket } from "ws";
 import { FileFormatError, InputError } from "../errors.js";
-import { isPlainObject } from "../is.js";
+import { describe, isPlainObject } from "../is.js";
 import { type DepthEncoding, type DepthFormat, type DepthRange, encodeDepth, parseDepthFormat, parseDepthRange } from "./depth_formats.js";
 import { decodeFrame, describeStart, type FrameLimits, sniffFrameType } from "./frames.js";
 import { errorResponse, HttpError } from "./http_error.js";
@@ -57,7 +57,7 @@ export function streamSettings(query: URLSearchParams, defaultRange: DepthRange)
   const range = query.has("range") ? parseDepthRange(query.get("range")!, "range") : defaultRange;
   const points = query.get("points");
   if (points !== null && points !== "0" && points !== "1") {
-    throw new InputError(`Expected 0 or 1 for points but received ${JSON.stringify(points)}`, { key: "points" });
+    throw new InputError(`Expected 0 or 1 for points but received ${describe(points)}`, { key: "points" });
   }
   return { format, range, points: points === "1" };
 }
@@ -66,7 +66,7 @@ export function streamSettings(query: URLSearchParams, defaultRange: DepthRange)
 export function configuredSettings(message: Record<string, unknown>, current: StreamSettings, allowed: readonly string[]): StreamSettings {
   for (const key of Object.keys(message)) {
     if (key !== "type" && !allowed.includes(key)) {
-      throw new InputError(`Unknown field ${JSON.stringify(key)} in a configure message; known fields are ${allowed.join(", ")}`, { key });
+      throw new InputError(`Unknown field ${describe(key)} in a configure message; known fields are ${allowed.join(", ")}`, { key: key.slice(0, 60) });
     }
   }
   const next = { ...current };
@@ -76,7 +76,7 @@ export function configuredSettings(message: Record<string, unknown>, current: St
     next.range = parseDepthRange(message.range.join(","), "range");
   }
   if (message.points !== undefined) {
-    if (typeof message.points !== "boolean") throw new InputError(`Expected true or false for points but received ${JSON.stringify(message.points)}`, { key: "points" });
+    if (typeof message.points !== "boolean") throw new InputError(`Expected true or false for points but received ${describe(message.points)}`, { key: "points" });
     next.points = message.points;
   }
   return next;
@@ -136,7 +136,7 @@ export class StreamConnection {
   #onText(text: string): void {
     try {
       const message = parseTextMessage(text);
-      if (message.type !== "configure") throw new InputError(`Unknown message type ${JSON.stringify(message.type)}; the stream takes "configure" and binary frames`, { key: "type" });
+      if (message.type !== "configure") throw new InputError(`Unknown message type ${describe(message.type)}; the stream takes "configure" and binary frames`, { key: "type" });
       this.#settings = configuredSettings(message, this.#settings, CONFIGURABLE);
       this.#send(Promise.resolve((sent) => sendNotice(this.#ws, { type: "configured", settings: this.#settings }, sent)));
     } catch (error) {

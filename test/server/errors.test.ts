@@ -81,11 +81,17 @@ test("unknown paths are 404s and wrong methods 405s with Allow", async (t) => {
 });
 
 test("a full queue answers 503 with Retry-After at once, and the admitted requests all succeed", async (t) => {
-  const model = new StandInModel(300);
+  const model = new StandInModel();
   const server = await startServer(t, model, { inflight: 1, queue: 2 });
-  const responses = await Promise.all(Array.from({ length: 6 }, () => postFrame(server, frame)));
-  const statuses = responses.map((response) => response.status).sort();
-  t.deepEqual(statuses, [200, 200, 200, 503, 503, 503]);
+  const release = model.hold();
+  const answered: Response[] = [];
+  const requests = Array.from({ length: 6 }, () => postFrame(server, frame).then((response) => (answered.push(response), response)));
+  // One request infers, two wait, three are refused while the model is held.
+  while (answered.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(answered.map((response) => response.status), [503, 503, 503]);
+  release();
+  const responses = await Promise.all(requests);
+  t.deepEqual(responses.map((response) => response.status).sort(), [200, 200, 200, 503, 503, 503]);
   const busy = responses.find((response) => response.status === 503)!;
   t.regex(busy.headers.get("retry-after") ?? "", /^[1-9]\d*$/);
   t.is((await errorOf(t, busy, 503)).code, "ERR_ENDOSYNTH_BUSY");
@@ -170,10 +176,13 @@ test("a port in use is an InputError naming it", async (t) => {
 });
 
 test("close() answers the requests in progress, then refuses connections", async (t) => {
-  const server = await startServer(t, new StandInModel(300));
+  const model = new StandInModel();
+  const server = await startServer(t, model);
+  const release = model.hold();
   const inProgress = postFrame(server, frame);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  while (model.running === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   const closed = server.close();
+  release();
   t.is((await inProgress).status, 200);
   await closed;
   await t.throwsAsync(fetch(`${server.url}health`));

@@ -20,9 +20,21 @@ export class StandInModel implements ServedModel {
   maxRunning = 0;
   calls = 0;
   latencyMs: number;
+  /** While set, inferences wait for it (see {@link StandInModel.hold}). */
+  #gate: Promise<void> | undefined;
 
   constructor(latencyMs = 0) {
     this.latencyMs = latencyMs;
+  }
+
+  /** Makes inferences wait until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    this.#gate = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.#gate = undefined;
+      release();
+    };
   }
 
   async infer(frame: NdArray<"uint8">): Promise<NdArray<"float32">> {
@@ -30,6 +42,7 @@ export class StandInModel implements ServedModel {
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     try {
+      await this.#gate;
       if (this.latencyMs > 0) await sleep(this.latencyMs);
       if (frame.data[0] === 255) throw new Error("the stand-in fails on frames starting with 255");
       return expectedDepth(frame);
