@@ -50,5 +50,6 @@ export {
   InputError,
   LicenseNotAcceptedError,
   RuntimeFailureError,
+  type DownloadErrorContext,
   type ErrorContext,
 } from "./errors.js";

@@ -16,10 +16,11 @@ const EXPECTED: Record<string, Surface> = {
     ],
     types: [
       "AddonLoadAttempt", "BackendChoice", "BackendName", "ChannelOrder", "DType", "DepthFrame",
-      "DepthMetrics", "DepthMetricsOptions", "DepthModel", "EndoSynthSample", "ErrorContext", "FrameWithData",
-      "ImageDataLike", "ImageInput", "InferOptions", "LoadOptions", "ModelName", "NdArray", "Precision",
-      "Progress", "ProgressCallback", "PullOptions", "PullProgress", "PullResult", "SharpRawImage",
-      "StreamItem", "StreamOptions", "StreamSource", "TensorRTDevice", "TensorRTStatus", "TypedArray",
+      "DepthMetrics", "DepthMetricsOptions", "DepthModel", "DownloadErrorContext", "EndoSynthSample",
+      "ErrorContext", "FrameWithData", "ImageDataLike", "ImageInput", "InferOptions", "LoadOptions",
+      "ModelName", "NdArray", "Precision", "Progress", "ProgressCallback", "PullOptions", "PullProgress",
+      "PullResult", "SharpRawImage", "StreamItem", "StreamOptions", "StreamSource", "TensorRTDevice",
+      "TensorRTStatus", "TypedArray",
     ],
   },
   "./io": {
@@ -81,6 +82,15 @@ const EXPECTED: Record<string, Surface> = {
       "ConvertOptions", "DroppedEntry", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo",
       "OpsetImport", "Precision", "PullOptions", "PullProgress", "PullResult",
       "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike", "UnusedKey",
+    ],
+  },
+  "./server": {
+    values: [
+      "DEPTH_FORMATS", "DepthServer", "serveDepth",
+    ],
+    types: [
+      "DepthFormat", "DepthRange", "LiveFrame", "LiveOptions", "LiveSource", "LiveSummary",
+      "PartialIntrinsics", "ServeOptions", "ServedModel",
     ],
   },
 };

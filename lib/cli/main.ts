@@ -12,6 +12,8 @@ import { registerInferCommand } from "./infer.js";
 import { packageJson } from "../package_info.js";
 import { registerInfoCommand } from "./info.js";
 import { registerPullCommand } from "./pull.js";
+import { registerLiveCommand } from "./live.js";
+import { registerServeCommand } from "./serve.js";
 import { registerVizCommand } from "./viz.js";
 
 function wantsStack(argv: readonly string[]): boolean {
@@ -31,6 +33,8 @@ export function createProgram(): Command {
   registerConvertCommand(program);
   registerEvalCommand(program);
   registerVizCommand(program);
+  registerServeCommand(program);
+  registerLiveCommand(program);
   registerInfoCommand(program);
   return program;
 }

@@ -15,6 +15,7 @@ import { inferSuite } from "./infer.js";
 import { runTensorRTInferBench } from "./infer_tensorrt.js";
 import { ioSuite } from "./io.js";
 import { loadSuite } from "./load.js";
+import { runServeBench, SERVE_BENCH_DESCRIPTION } from "./serve.js";
 import { streamSuite } from "./stream.js";
 
 const SUITES: Readonly<Record<string, Suite>> = {
@@ -27,8 +28,13 @@ const SUITES: Readonly<Record<string, Suite>> = {
   load: loadSuite,
 };
 
+/** Suites that drive concurrent clients and print their own report (throughput, percentiles, memory). */
+const REPORTS: Readonly<Record<string, { description: string; run: (options: { json: boolean }) => Promise<number> }>> = {
+  serve: { description: SERVE_BENCH_DESCRIPTION, run: runServeBench },
+};
+
 function listSuites(): string {
-  return Object.entries(SUITES)
+  return [...Object.entries(SUITES), ...Object.entries(REPORTS)]
     .map(([name, suite]) => `  ${name.padEnd(12)} ${suite.description}`)
     .join("\n");
 }
@@ -78,6 +84,8 @@ async function main(): Promise<number> {
     return runTensorRTInferBench({ json: values.json });
   }
   const name = positionals[0];
+  const report = name === undefined ? undefined : REPORTS[name];
+  if (report !== undefined) return report.run({ json: values.json });
   const suite = name === undefined ? undefined : SUITES[name];
   if (suite === undefined) {
     console.error(`${name === undefined ? "No suite given" : `Unknown suite "${name}"`}. Known suites:\n${listSuites()}`);
