@@ -8,9 +8,13 @@
  *   mean is over the samples in which the class has valid pixels.
  * - `"pixel"`: every valid pixel of the dataset counts the same (Σ per-sample sums / Σ pixels,
  *   RMSE as the root of the pooled mean square). Exact, because rows keep each sample's pixel count.
+ *
+ * Sums are exact ({@link ExactSum}): the aggregate does not depend on the order of the rows, so
+ * shards merged in any order give bit for bit the numbers of one unsharded run.
  * @module
  */
 import { InputError } from "../errors.js";
+import { ExactSum } from "./exact_sum.js";
 import { type Alignment, type GroupMetrics, MEAN_METRICS, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "./metrics.js";
 import type { EvalRow } from "./rows.js";
 
@@ -59,7 +63,7 @@ const SPACE_SIZE = 2 * NAMES;
 class GroupSums {
   samples = 0;
   pixels = 0;
-  readonly sums = new Float64Array(2 * SPACE_SIZE);
+  readonly sums = Array.from({ length: 2 * SPACE_SIZE }, () => new ExactSum());
 
   add(metrics: GroupMetrics): void {
     if (!(metrics.pixels > 0)) return;
@@ -68,8 +72,8 @@ class GroupSums {
     SPACES.forEach((space, s) => {
       METRIC_NAMES.forEach((name, m) => {
         const value = metrics[space][name];
-        this.sums[s * SPACE_SIZE + SAMPLE_SUMS + m] += value;
-        this.sums[s * SPACE_SIZE + PIXEL_SUMS + m] += (name === "rmse" ? value * value : value) * metrics.pixels;
+        this.sums[s * SPACE_SIZE + SAMPLE_SUMS + m].add(value);
+        this.sums[s * SPACE_SIZE + PIXEL_SUMS + m].add((name === "rmse" ? value * value : value) * metrics.pixels);
       });
     });
   }
@@ -77,8 +81,8 @@ class GroupSums {
   result(weighting: Weighting): AggregateGroup {
     const values = (s: number): MetricValues => {
       const entries = METRIC_NAMES.map((name, m) => {
-        if (weighting === "sample") return [name, this.sums[s * SPACE_SIZE + SAMPLE_SUMS + m] / this.samples];
-        const mean = this.sums[s * SPACE_SIZE + PIXEL_SUMS + m] / this.pixels;
+        if (weighting === "sample") return [name, this.sums[s * SPACE_SIZE + SAMPLE_SUMS + m].value() / this.samples];
+        const mean = this.sums[s * SPACE_SIZE + PIXEL_SUMS + m].value() / this.pixels;
         return [name, MEAN_METRICS.includes(name) ? mean : Math.sqrt(mean)];
       });
       return Object.fromEntries(entries) as MetricValues;
