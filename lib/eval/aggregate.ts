@@ -16,6 +16,7 @@
 import { InputError } from "../errors.js";
 import { ExactSum } from "./exact_sum.js";
 import { type Alignment, type GroupMetrics, MEAN_METRICS, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "./metrics.js";
+import { DEPTH_BINS, type DepthProfile } from "./profile.js";
 import type { EvalRow } from "./rows.js";
 
 /** How per-sample results are combined. */
@@ -41,6 +42,8 @@ export interface ModelAggregate {
   samples: number;
   /** Aggregate per group of {@link METRIC_GROUPS}. */
   groups: Record<string, AggregateGroup>;
+  /** Errors per 1 cm bin of ground-truth depth, pooled over every valid pixel whatever the weighting. */
+  profile: DepthProfile;
 }
 
 /** Aggregates of every model, side by side. */
@@ -91,6 +94,31 @@ class GroupSums {
   }
 }
 
+/** Per depth bin: pixels, and exact sums of each error times its pixels. */
+class ProfileSums {
+  readonly pixels = new Array<number>(DEPTH_BINS).fill(0);
+  readonly absolute = Array.from({ length: DEPTH_BINS }, () => new ExactSum());
+  readonly relative = Array.from({ length: DEPTH_BINS }, () => new ExactSum());
+
+  add(profile: DepthProfile): void {
+    for (let bin = 0; bin < DEPTH_BINS; bin++) {
+      const pixels = profile.pixels[bin];
+      if (!(pixels > 0)) continue;
+      this.pixels[bin] += pixels;
+      this.absolute[bin].add(profile.mae_cm[bin] * pixels);
+      this.relative[bin].add(profile.abs_rel[bin] * pixels);
+    }
+  }
+
+  result(): DepthProfile {
+    return {
+      pixels: [...this.pixels],
+      mae_cm: this.absolute.map((sum, bin) => sum.value() / this.pixels[bin]),
+      abs_rel: this.relative.map((sum, bin) => sum.value() / this.pixels[bin]),
+    };
+  }
+}
+
 /**
  * Accumulates rows, for any number of models, and produces the aggregate tables.
  * @example
@@ -101,7 +129,7 @@ class GroupSums {
  * ```
  */
 export class EvalAggregator {
-  private readonly models = new Map<string, { samples: number; groups: Map<string, GroupSums> }>();
+  private readonly models = new Map<string, { samples: number; groups: Map<string, GroupSums>; profile: ProfileSums }>();
   private readonly seen = new Set<string>();
   private alignment: Alignment | undefined;
 
@@ -116,7 +144,7 @@ export class EvalAggregator {
   private entry(model: string) {
     let entry = this.models.get(model);
     if (!entry) {
-      entry = { samples: 0, groups: new Map(METRIC_GROUPS.map((group) => [group, new GroupSums()])) };
+      entry = { samples: 0, groups: new Map(METRIC_GROUPS.map((group) => [group, new GroupSums()])), profile: new ProfileSums() };
       this.models.set(model, entry);
     }
     return entry;
@@ -141,6 +169,7 @@ export class EvalAggregator {
       const metrics = row.groups[group];
       if (metrics) sums.add(metrics);
     }
+    entry.profile.add(row.profile);
   }
 
   /** The aggregate tables so far. */
@@ -149,6 +178,7 @@ export class EvalAggregator {
       model,
       samples: entry.samples,
       groups: Object.fromEntries([...entry.groups].map(([group, sums]) => [group, sums.result(weighting)])),
+      profile: entry.profile.result(),
     }));
     return { weighting, ...(this.alignment === undefined ? {} : { alignment: this.alignment }), models };
   }

@@ -3,6 +3,7 @@ import { InputError } from "../../lib/errors.js";
 import { EvalAggregator } from "../../lib/eval/aggregate.js";
 import { type GroupMetrics, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
 import { formatAggregate } from "../../lib/eval/report.js";
+import { emptyProfile } from "../../lib/eval/profile.js";
 import type { EvalRow } from "../../lib/eval/rows.js";
 
 function metrics(mae: number, rmse: number, delta1: number): MetricValues {
@@ -17,6 +18,7 @@ function row(sample: string, model: string, groups: Record<string, GroupMetrics>
   return {
     sample, model, alignment, maxDepth: Infinity, minDepth: 0.001, scale: 1, shift: 0, nonFiniteGt: 0, nonFinitePred: 0,
     groups: { ...Object.fromEntries(METRIC_GROUPS.map((group) => [group, EMPTY])), ...groups },
+    profile: emptyProfile(),
   };
 }
 
