@@ -257,10 +257,10 @@ export class RowsWriter {
 
   /**
    * Opens `path` for appending: a new file gets the CSV header; an existing one is first cut to
-   * `validBytes` (dropping a torn last line).
+   * `validBytes` (dropping a torn last line). The format comes from the extension unless given.
    */
-  constructor(readonly path: string, existing?: Pick<RowsFileState, "validBytes" | "hasHeader">) {
-    this.format = rowsFormatOf(path);
+  constructor(readonly path: string, existing?: Pick<RowsFileState, "validBytes" | "hasHeader">, format: RowsFormat = rowsFormatOf(path)) {
+    this.format = format;
     if (existing) truncateSync(path, existing.validBytes);
     this.fd = openSync(path, existing ? "a" : "w");
     if (this.format === "csv" && !existing?.hasHeader) this.writeLine(csvHeader());
