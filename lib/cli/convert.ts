@@ -9,7 +9,7 @@ import { Option, type Command } from "commander";
 import { checkpointPath } from "../model.js";
 import { convertCheckpoint, type ChannelOrder, type Precision } from "../models/convert.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
-import { addOutputOptions, CommandOutput, type OutputOptions, refuseToOverwrite } from "./output.js";
+import { addOutputOptions, type OutputOptions, refuseToOverwrite } from "./output.js";
 import { PhaseProgress } from "./progress.js";
 
 interface ConvertCommandOptions extends OutputOptions {
@@ -27,7 +27,6 @@ async function runConvert(name: ModelName, options: ConvertCommandOptions): Prom
   const checkpoint = checkpointPath(name, options.checkpoint);
   const output = options.output ?? `${name}${options.precision === "fp16" ? "-fp16" : ""}.onnx`;
   refuseToOverwrite([output, `${output}.data`], options.overwrite);
-  const out = new CommandOutput(options);
   const progress = new PhaseProgress({ quiet: options.quiet });
   const report = await convertCheckpoint({
     model: name,
@@ -45,7 +44,7 @@ async function runConvert(name: ModelName, options: ConvertCommandOptions): Prom
     lines.push(`${report.unusedKeys.length} checkpoint keys not used by inference:`);
     for (const unused of report.unusedKeys) lines.push(`  ${unused.key}: ${unused.reason}`);
   }
-  out.result(`${lines.join("\n")}\n`, report);
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /** Adds the `convert` command. */
@@ -62,7 +61,7 @@ export function registerConvertCommand(program: Command): void {
         .choices(["rgb", "bgr"])
         .default("rgb"),
     );
-  addOutputOptions(command, { json: true, overwriteHelp: "replace the ONNX file and its .data if they exist" }).action((name: ModelName, options: ConvertCommandOptions) =>
+  addOutputOptions(command, { overwriteHelp: "replace the ONNX file and its .data if they exist" }).action((name: ModelName, options: ConvertCommandOptions) =>
     runConvert(name, options),
   );
 }

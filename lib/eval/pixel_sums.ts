@@ -31,6 +31,9 @@
 import { SEG_CLASSES } from "../io/sample.js";
 import { decodeFloat16 } from "../ndarray/float16.js";
 
+/** Number of classes a seg map can hold. */
+export const CLASS_COUNT = SEG_CLASSES.length;
+
 /** Fields of one space's block: five sums, then four counts. */
 export const SUM_ABS = 0;
 export const SUM_SQ = 1;
@@ -106,7 +109,7 @@ function exactTerms(q: number, g: number, absError: number): number {
 
 // ---- one pass --------------------------------------------------------------------------------
 
-/** Totals of a pass over every class, in `PassState.totals`. */
+/** Totals of a pass over every class, in `PixelPass.totals`. */
 export const VALID = 0;
 export const NONFINITE_GT = 1;
 export const NONFINITE_PRED = 2;
@@ -428,9 +431,6 @@ export function medianOf(candidates: Float32Array, count: number, below: number,
   for (let i = 0; i < k; i++) if (candidates[i] > lower) lower = candidates[i];
   return (lower + upper) / 2;
 }
-
-/** Number of classes a seg map can hold. */
-export const CLASS_COUNT = SEG_CLASSES.length;
 
 /**
  * Runs passes over eight pixels that take every branch of the loop (invalid ground truth and

@@ -34,6 +34,8 @@ const MODEL_SAMPLES = 4;
 
 let folder: string | undefined;
 let model: Model | undefined;
+/** Wall times of each eval case's runs, for the samples/s lines printed at the end. */
+const runTimes = new Map<string, { samples: number; ms: number[] }>();
 
 /** A plausible prediction: 5 % too far, with a deterministic ripple and ~10 % pixel noise. */
 function predictionFor(depth: NdArray<"float16">): NdArray<"float32"> {
@@ -126,16 +128,32 @@ export const evalSuite: Suite = {
     model = await load("dav1", { checkpoint: join(fixtures, "dav1", "tiny.pth"), backend: "onnxruntime", cacheDir: join(dir, "cache") });
     const tiny = model;
     let run = 0;
-    const evaluate = (models: Parameters<typeof evaluateDataset>[0], dataset: string, jobs: number) => () =>
-      evaluateDataset(models, join(dir, dataset), { output: join(dir, `rows-${run++}.csv`), jobs });
+    const evaluate = (name: string, models: Parameters<typeof evaluateDataset>[0], samples: number, jobs: number): BenchCase => {
+      const times = { samples, ms: [] as number[] };
+      runTimes.set(name, times);
+      const dataset = join(dir, samples === MODEL_SAMPLES ? "few" : "many");
+      return {
+        name,
+        run: async () => {
+          const start = performance.now();
+          await evaluateDataset(models, dataset, { output: join(dir, `rows-${run++}.csv`), jobs });
+          times.ms.push(performance.now() - start);
+        },
+      };
+    };
     return [
-      { name: `${MODEL_SAMPLES} samples, tiny dav1 (ONNX Runtime), 1 worker`, run: evaluate([tiny], "few", 1) },
-      { name: `${MODEL_SAMPLES} samples, tiny dav1 (ONNX Runtime), 2 workers`, run: evaluate([tiny], "few", 2) },
-      { name: `${RUNNER_SAMPLES} samples, instant model (reading + metrics), 1 worker`, run: evaluate([instant], "many", 1) },
-      { name: `${RUNNER_SAMPLES} samples, instant model (reading + metrics), 2 workers`, run: evaluate([instant], "many", 2) },
+      evaluate(`${MODEL_SAMPLES} samples, tiny dav1 (ONNX Runtime), 1 worker`, [tiny], MODEL_SAMPLES, 1),
+      evaluate(`${MODEL_SAMPLES} samples, tiny dav1 (ONNX Runtime), 2 workers`, [tiny], MODEL_SAMPLES, 2),
+      evaluate(`${RUNNER_SAMPLES} samples, instant model (reading + metrics), 1 worker`, [instant], RUNNER_SAMPLES, 1),
+      evaluate(`${RUNNER_SAMPLES} samples, instant model (reading + metrics), 2 workers`, [instant], RUNNER_SAMPLES, 2),
     ];
   },
   cleanup: () => {
+    // Throughput on stderr (stdout stays a table or JSON): the median run, the first (warm-up) left out.
+    for (const [name, { samples, ms }] of runTimes) {
+      const sorted = ms.slice(1).sort((a, b) => a - b);
+      if (sorted.length > 0) console.error(`eval throughput: ${name}: ${((samples * 1000) / sorted[(sorted.length - 1) >> 1]).toFixed(2)} samples/s`);
+    }
     void model?.dispose();
     if (folder) rmSync(folder, { recursive: true, force: true });
   },
