@@ -296,6 +296,7 @@ export function computeDepthMetrics(prediction: NdArray<"float32">, groundTruth:
     sums,
     offset: METRIC_BLOCK,
     stride: FIELDS,
+    collects: alignment !== "none",
     predBracket: brackets.pred,
     gtBracket: brackets.gt,
   };
@@ -309,7 +310,7 @@ export function computeDepthMetrics(prediction: NdArray<"float32">, groundTruth:
     // scale 1 and shift 0 give the raw prediction back: the aligned block is the metric block.
     for (let c = 0; c < CLASS_COUNT; c++) sums.copyWithin(c * FIELDS + ALIGNED_BLOCK, c * FIELDS + METRIC_BLOCK, c * FIELDS + METRIC_BLOCK + SPACE_FIELDS);
   } else {
-    new PixelPass({ ...settings, scale, shift, offset: ALIGNED_BLOCK, predBracket: NO_VALUE, gtBracket: NO_VALUE }).run(runs, count);
+    new PixelPass({ ...settings, scale, shift, offset: ALIGNED_BLOCK, collects: false }).run(runs, count);
   }
 
   const { totals, pixels } = raw;

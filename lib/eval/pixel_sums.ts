@@ -135,6 +135,11 @@ export interface PassSettings {
   sums: Float64Array;
   offset: number;
   stride: number;
+  /**
+   * Whether the pass also gathers what the alignment needs: sums of the valid predictions and
+   * ground truths (least squares), and the median candidates within the brackets.
+   */
+  collects: boolean;
   /** Values within a bracket are collected as median candidates; the others below it are counted. */
   predBracket: Bracket;
   gtBracket: Bracket;
@@ -155,6 +160,7 @@ export class PixelPass {
   readonly sums: Float64Array;
   readonly offset: number;
   readonly stride: number;
+  readonly collects: boolean;
   readonly lowPred: number;
   readonly highPred: number;
   readonly lowGt: number;
@@ -176,12 +182,13 @@ export class PixelPass {
     this.sums = settings.sums;
     this.offset = settings.offset;
     this.stride = settings.stride;
+    this.collects = settings.collects;
     this.lowPred = settings.predBracket.low;
     this.highPred = settings.predBracket.high;
     this.lowGt = settings.gtBracket.low;
     this.highGt = settings.gtBracket.high;
-    const collects = settings.predBracket.low <= settings.predBracket.high || settings.gtBracket.low <= settings.gtBracket.high;
-    ({ candidatesPred: this.candidatesPred, candidatesGt: this.candidatesGt } = candidateBuffers(collects ? settings.gt.length : 0));
+    const bracketed = settings.collects && (settings.predBracket.low <= settings.predBracket.high || settings.gtBracket.low <= settings.gtBracket.high);
+    ({ candidatesPred: this.candidatesPred, candidatesGt: this.candidatesGt } = candidateBuffers(bracketed ? settings.gt.length : 0));
   }
 
   /** Adds every run (start, end, class triples of {@link classRuns}). */
@@ -193,7 +200,7 @@ export class PixelPass {
 
 /** Adds the pixels [start, end) of one class (at most {@link MAX_RUN}) to its block. */
 function sumRun(state: PixelPass, start: number, end: number, segClass: number): void {
-  const { pred, gt, scale, shift, minDepth, maxDepth, sums, totals, lowPred, highPred, lowGt, highGt, candidatesPred, candidatesGt } = state;
+  const { pred, gt, scale, shift, minDepth, maxDepth, sums, totals, collects, lowPred, highPred, lowGt, highGt, candidatesPred, candidatesGt } = state;
   const at = state.offset + segClass * state.stride;
   let sumAbs = sums[at + SUM_ABS];
   let sumSq = sums[at + SUM_SQ];
@@ -221,12 +228,14 @@ function sumRun(state: PixelPass, start: number, end: number, segClass: number):
       continue;
     }
     valid++;
-    sumPred += p;
-    sumGt += g;
-    if (p >= lowPred && p <= highPred) candidatesPred[nPred++] = p;
-    else if (p < lowPred) belowPred++;
-    if (g >= lowGt && g <= highGt) candidatesGt[nGt++] = g;
-    else if (g < lowGt) belowGt++;
+    if (collects) {
+      sumPred += p;
+      sumGt += g;
+      if (p >= lowPred && p <= highPred) candidatesPred[nPred++] = p;
+      else if (p < lowPred) belowPred++;
+      if (g >= lowGt && g <= highGt) candidatesGt[nGt++] = g;
+      else if (g < lowGt) belowGt++;
+    }
 
     const q = Math.max(scale * p + shift, minDepth);
     const difference = q - g;
@@ -447,8 +456,11 @@ function seedTypeFeedback(): void {
   const gt = Float32Array.of(0.1, 0.1, 0.1, 0.1, NaN, 0, 0.1, 0.2);
   const pred = Float32Array.of(0.11, 0.125, 0.3, NaN, 0.1, 0.1, 0.05, 0.2);
   const settings = { pred, gt, scale: 1, shift: 0, minDepth: 1e-3, maxDepth: Number.MAX_VALUE, offset: 0, stride: SPACE_FIELDS };
+  // Both kinds of pass: the raw one collects, the aligned one does not.
   const bracket = { low: 0.1, high: 0.11 };
-  for (let call = 0; call < SEED_CALLS; call++) new PixelPass({ ...settings, sums: new Float64Array(CLASS_COUNT * SPACE_FIELDS), predBracket: bracket, gtBracket: bracket }).run(Int32Array.of(0, 8, 0), 1);
+  for (let call = 0; call < SEED_CALLS; call++) {
+    new PixelPass({ ...settings, collects: call % 2 === 0, sums: new Float64Array(CLASS_COUNT * SPACE_FIELDS), predBracket: bracket, gtBracket: bracket }).run(Int32Array.of(0, 8, 0), 1);
+  }
 }
 
 seedTypeFeedback();
