@@ -320,7 +320,7 @@ export function checkEvaluation(dataset: string, options: EvaluateDatasetOptions
  * @throws {InputError} for a missing or empty dataset, bad options, an existing results file
  * without `resume`/`overwrite`, or one written with other settings.
  * @throws {FileFormatError} for a results file endosynth did not write.
- * @throws {AbortError} when `signal` aborts (after the sample in progress is written).
+ * @throws {AbortError} when `signal` aborts (after the rows of the samples already inferred are written).
  */
 export async function evaluateDataset(models: readonly DepthModel[], dataset: string, options: EvaluateDatasetOptions): Promise<EvalSummary> {
   const names = checkModels(models);
