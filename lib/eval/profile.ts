@@ -5,8 +5,6 @@
  * for the error-versus-depth plot.
  * @module
  */
-import { ACCURACY_THRESHOLD_M } from "./pixel_sums.js";
-
 /** Bins of 1 cm of ground-truth depth from 0; the last bin also holds everything deeper. */
 export const DEPTH_BINS = 30;
 /** Width of a bin, metres. */
@@ -60,11 +58,3 @@ export function depthProfile(pred: Float32Array, gt: Float32Array | Float64Array
     abs_rel: Array.from(relative, (sum, bin) => sum / pixels[bin]),
   };
 }
-
-/** An empty profile: no pixels, NaN errors. */
-export function emptyProfile(): DepthProfile {
-  return { pixels: new Array(DEPTH_BINS).fill(0), mae_cm: new Array(DEPTH_BINS).fill(NaN), abs_rel: new Array(DEPTH_BINS).fill(NaN) };
-}
-
-/** The Acc@2cm threshold, re-exported for plots that mark it. */
-export const ACCURACY_THRESHOLD_CM = ACCURACY_THRESHOLD_M * 100;

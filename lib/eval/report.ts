@@ -138,7 +138,10 @@ function textTable(section: Section): string {
   return [titles.join("  ").trimEnd(), line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-/** Name of the alignment, as the tables title it. */
+/**
+ * Name of the alignment, as the tables title it.
+ * @internal
+ */
 export function alignmentTitle(alignment: EvalAggregate["alignment"]): string {
   if (alignment === "none") return "no alignment";
   return alignment === "lsq" ? "least-squares scale and shift" : "median scaling";

@@ -3,8 +3,8 @@ import { InputError } from "../../lib/errors.js";
 import { EvalAggregator } from "../../lib/eval/aggregate.js";
 import { type GroupMetrics, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
 import { formatAggregate } from "../../lib/eval/report.js";
-import { emptyProfile } from "../../lib/eval/profile.js";
 import type { EvalRow } from "../../lib/eval/rows.js";
+import { emptyProfile } from "./helpers.js";
 
 function metrics(mae: number, rmse: number, delta1: number): MetricValues {
   const values = Object.fromEntries(METRIC_NAMES.map((name) => [name, 0.5])) as MetricValues;

@@ -5,8 +5,8 @@ import sharp from "sharp";
 import { EvalAggregator } from "../../lib/eval/aggregate.js";
 import { type GroupMetrics, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
 import { evalCharts, plotFileNames, writeEvalPlots } from "../../lib/eval/plots.js";
-import { emptyProfile } from "../../lib/eval/profile.js";
 import type { EvalRow } from "../../lib/eval/rows.js";
+import { emptyProfile } from "./helpers.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
 
 function values(mae: number, delta1: number): MetricValues {
