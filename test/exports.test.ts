@@ -64,12 +64,13 @@ const EXPECTED: Record<string, Surface> = {
   "./eval": {
     values: [
       "ALIGNMENTS", "METRIC_GROUPS", "METRIC_NAMES", "computeDepthMetrics", "evaluateDataset",
-      "formatAggregate", "listSamples",
+      "formatAggregate", "listSamples", "mergeRows", "shardSamples", "writeEvalPlots",
     ],
     types: [
-      "AggregateGroup", "Alignment", "DatasetSample", "DepthMetrics", "DepthMetricsOptions", "EvalAggregate",
-      "EvalEvent", "EvalSummary", "EvaluateDatasetOptions", "FormatAggregateOptions", "GroupMetrics",
-      "ListSamplesOptions", "MetricName", "MetricValues", "ModelAggregate", "Weighting",
+      "AggregateGroup", "Alignment", "DatasetSample", "DepthMetrics", "DepthMetricsOptions", "DepthProfile",
+      "EvalAggregate", "EvalEvent", "EvalSummary", "EvaluateDatasetOptions", "FormatAggregateOptions",
+      "GroupMetrics", "ListSamplesOptions", "MergeRowsOptions", "MergeSummary", "MetricName", "MetricValues",
+      "ModelAggregate", "Shard", "Weighting",
     ],
   },
   "./checkpoint": {

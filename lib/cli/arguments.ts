@@ -25,3 +25,12 @@ export function parsePositiveMetres(value: string): number {
   if (!(number > 0 && number < Infinity)) throw new InvalidArgumentError("expected a positive number of metres");
   return number;
 }
+
+/** `i/n`: the i-th of n shards, 1 <= i <= n. */
+export function parseShard(value: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (!match || !(count >= 1) || !(index >= 1 && index <= count)) throw new InvalidArgumentError("expected i/n with 1 <= i <= n, e.g. 3/8");
+  return { index, count };
+}

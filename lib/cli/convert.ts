@@ -9,14 +9,14 @@ import { Option, type Command } from "commander";
 import { checkpointPath } from "../model.js";
 import { convertCheckpoint, type ChannelOrder, type Precision } from "../convert/convert.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
+import { addOutputOptions, type OutputOptions, refuseToOverwrite } from "./output.js";
 import { PhaseProgress } from "./progress.js";
 
-interface ConvertCommandOptions {
+interface ConvertCommandOptions extends OutputOptions {
   checkpoint?: string;
   output?: string;
   precision: Precision;
   channelOrder: ChannelOrder;
-  quiet?: boolean;
 }
 
 function formatMillions(count: number): string {
@@ -26,6 +26,7 @@ function formatMillions(count: number): string {
 async function runConvert(name: ModelName, options: ConvertCommandOptions): Promise<void> {
   const checkpoint = checkpointPath(name, options.checkpoint);
   const output = options.output ?? `${name}${options.precision === "fp16" ? "-fp16" : ""}.onnx`;
+  refuseToOverwrite([output, `${output}.data`], options.overwrite);
   const progress = new PhaseProgress({ quiet: options.quiet });
   const report = await convertCheckpoint({
     model: name,
@@ -52,7 +53,7 @@ async function runConvert(name: ModelName, options: ConvertCommandOptions): Prom
 
 /** Adds the `convert` command. */
 export function registerConvertCommand(program: Command): void {
-  program
+  const command = program
     .command("convert")
     .description("convert a model's checkpoint to ONNX (uint8 [H, W, 3] frame in, float32 [H, W] metres out)")
     .addArgument(program.createArgument("<model>", "the model").choices(MODEL_NAMES))
@@ -63,7 +64,8 @@ export function registerConvertCommand(program: Command): void {
       new Option("--channel-order <order>", "order of the frames you will pass: rgb (the reference convention) or bgr")
         .choices(["rgb", "bgr"])
         .default("rgb"),
-    )
-    .option("-q, --quiet", "no progress output")
-    .action((name: ModelName, options: ConvertCommandOptions) => runConvert(name, options));
+    );
+  addOutputOptions(command, { overwriteHelp: "replace the ONNX file and its .data if they exist" }).action((name: ModelName, options: ConvertCommandOptions) =>
+    runConvert(name, options),
+  );
 }

@@ -1,8 +1,14 @@
 /**
  * Evaluates depth models on a folder of EndoSynth-format samples: the runner behind
- * `endosynth eval`. It streams (one sample in memory, plus the next one being inferred), appends a
- * row per sample and model to a CSV or JSONL file as it goes (flushed per sample, so an interrupted
- * run can be resumed), and recomputes the aggregate from that file at the end.
+ * `endosynth eval`. A pool of worker threads (`jobs`) reads and decodes the samples ahead of the
+ * models and computes the metrics of their predictions, so the thread feeding the models does
+ * nothing else and a GPU model is never left waiting on a read or on metrics. A row per sample and
+ * model is appended to a CSV or JSONL file in sample order as it completes (flushed per sample, so
+ * an interrupted run can be resumed), and the aggregate is recomputed from that file at the end.
+ * Memory stays bounded: at most `jobs + 1` samples are read ahead and `jobs` evaluated at once.
+ *
+ * `shard` evaluates one of n contiguous slices of the listing (for cluster job arrays);
+ * `endosynth eval merge` joins the shards' files into the aggregate of one unsharded run.
  *
  * A sample that cannot be read (corrupt archive, missing key, mismatched shapes) or that a model
  * refuses as bad input is reported through `onProgress` and skipped: it never ends a long run.
@@ -21,14 +27,16 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { AbortError, EndosynthError, FileFormatError, InputError } from "../errors.js";
-import { assertAbortSignal, assertFunction, assertOptions, assertString, invalidParameter, isInteger } from "../is.js";
+import { assertAbortSignal, assertFunction, assertIntegerInRange, assertOptions, assertPlainObject, assertString, invalidParameter, isInteger } from "../is.js";
 import { writeNpy } from "../io/npy.js";
-import { readSample } from "../io/sample.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import type { DepthModel } from "../stream.js";
+import { rebuiltError } from "../threads/transferred_error.js";
 import { type EvalAggregate, EvalAggregator } from "./aggregate.js";
-import { type Alignment, computeDepthMetrics, metricSettings } from "./metrics.js";
+import { type Alignment, metricSettings } from "./metrics.js";
 import { type EvalRow, type EvalSettings, readRows, type RowsFileState, rowsFormatOf, RowsWriter } from "./rows.js";
+import type { EvaluateReply, SampleArrays } from "./sample_worker.js";
+import { defaultJobs, WorkerPool } from "./worker_pool.js";
 
 /** One sample of a dataset. */
 export interface DatasetSample {
@@ -54,7 +62,7 @@ function npzIn(folder: string): string[] {
  * Lists a dataset's samples: `<dir>/samples/*.npz` (the EndoSynth layout), else `<dir>/*.npz`,
  * sorted by name; or the lines of a list file (one `.npz` path per line, relative to the list file;
  * blank lines and `#` comments skipped). Only names are listed; nothing is read.
- * @throws {InputError} for a missing path, or a folder or list without samples.
+ * @throws {@link endosynth!InputError | InputError} for a missing path, or a folder or list without samples.
  */
 export function listSamples(dataset: string, options?: ListSamplesOptions): DatasetSample[] {
   assertString("dataset", dataset);
@@ -81,6 +89,29 @@ export function listSamples(dataset: string, options?: ListSamplesOptions): Data
     if (samples.length === 0) throw new InputError(`Sample list ${dataset} names no samples: expected one .npz path per line`, { file: dataset });
   }
   return samples.slice(0, limit);
+}
+
+/** One of `count` slices of a listing, numbered from 1 (as `--shard 2/8` writes it). */
+export interface Shard {
+  /** Which slice, 1..count. */
+  index: number;
+  /** How many slices. */
+  count: number;
+}
+
+/**
+ * The samples of one shard: the `index`-th of `count` contiguous slices of the listing (sorted by
+ * name for a folder, in file order for a list), sizes differing by at most one. Every sample is in
+ * exactly one shard, whatever `count`.
+ * @throws {@link endosynth!InputError | InputError} for an index outside 1..count.
+ */
+export function shardSamples<T>(samples: readonly T[], shard: Shard): T[] {
+  assertPlainObject("shard", shard);
+  assertIntegerInRange("shard.count", shard.count, 1, Number.MAX_SAFE_INTEGER);
+  assertIntegerInRange("shard.index", shard.index, 1, shard.count);
+  const start = Math.floor(((shard.index - 1) * samples.length) / shard.count);
+  const end = Math.floor((shard.index * samples.length) / shard.count);
+  return samples.slice(start, end);
 }
 
 /** Progress of {@link evaluateDataset}; the CLI turns these into a progress bar and messages. */
@@ -134,8 +165,12 @@ export interface EvaluateDatasetOptions {
   resume?: boolean;
   /** Replace an existing results file. Without `resume` or `overwrite`, an existing file is an error. */
   overwrite?: boolean;
-  /** Evaluate only the first `limit` samples. */
+  /** Evaluate only the first `limit` samples (of the listing, before sharding). */
   limit?: number;
+  /** Evaluate one slice of the listing (see {@link shardSamples}). */
+  shard?: Shard;
+  /** Worker threads reading samples and computing metrics; default: the cores less one, 1 to 8. */
+  jobs?: number;
   /** Alignment for the relative metrics; default `"median"`. */
   alignment?: Alignment;
   /** Ground truth beyond this (metres) is not valid; default none. */
@@ -146,7 +181,10 @@ export interface EvaluateDatasetOptions {
   saveDepth?: string;
   /** Receives progress; the library never prints. */
   onProgress?: (event: EvalEvent) => void;
-  /** Aborting it stops after the sample in progress (its rows written): rejects with {@link AbortError}. */
+  /**
+   * Aborting it stops reading samples; those already inferred are finished and their rows written,
+   * then the run rejects with {@link AbortError}.
+   */
   signal?: AbortSignal;
 }
 
@@ -154,7 +192,7 @@ export interface EvaluateDatasetOptions {
 export interface EvalSummary {
   /** The results file. */
   output: string;
-  /** Samples in the listing. */
+  /** Samples in the listing (in this shard). */
   total: number;
   /** Samples evaluated by this run. */
   evaluated: number;
@@ -197,7 +235,7 @@ function checkModels(models: readonly DepthModel[]): string[] {
 
 /**
  * Refuses a model named twice: its rows would be indistinguishable.
- * @throws {InputError} naming it.
+ * @throws {@link endosynth!InputError | InputError} naming it.
  * @internal
  */
 export function assertDistinctModels(names: readonly string[]): void {
@@ -226,37 +264,6 @@ function resumeFrom(output: string, settings: EvalSettings): { done: Map<string,
   return { done, state };
 }
 
-/** One sample read and inferred by the models that still need it. */
-interface Inferred {
-  sample: DatasetSample;
-  /** Set when the sample could not be read. */
-  error?: Error;
-  gt?: NdArray<"float16">;
-  seg?: NdArray<"uint8">;
-  predictions: { model: DepthModel; depth?: NdArray<"float32">; error?: Error }[];
-}
-
-async function inferSample(sample: DatasetSample, models: readonly DepthModel[]): Promise<Inferred> {
-  let data;
-  try {
-    data = readSample(sample.path);
-  } catch (error) {
-    // Whatever stops a read (corrupt archive, schema, permissions, a file gone) condemns this sample only.
-    return { sample, error: error as Error, predictions: [] };
-  }
-  const predictions = await Promise.all(
-    models.map(async (model) => {
-      try {
-        return { model, depth: await model.infer(data.rgb) };
-      } catch (error) {
-        if (isSampleError(error)) return { model, error: error as Error };
-        throw error;
-      }
-    }),
-  );
-  return { sample, gt: data.depth, seg: data.seg, predictions };
-}
-
 function depthPath(folder: string, model: string, id: string): string {
   return join(folder, model, `${id.replace(/\.npz$/i, "")}.npy`);
 }
@@ -264,6 +271,7 @@ function depthPath(folder: string, model: string, id: string): string {
 /** What the checks before a run found. */
 interface Plan {
   settings: EvalSettings;
+  jobs: number;
   samples: DatasetSample[];
   /** Models done per sample id, from the results file being resumed. */
   done: Map<string, Set<string>>;
@@ -272,22 +280,25 @@ interface Plan {
 }
 
 function plan(dataset: string, options: EvaluateDatasetOptions): Plan {
-  const known = ["output", "resume", "overwrite", "limit", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
+  const known = ["output", "resume", "overwrite", "limit", "shard", "jobs", "alignment", "maxDepth", "minDepth", "saveDepth", "onProgress", "signal"];
   assertOptions("options", options as unknown, known);
   if (options === undefined) throw invalidParameter("options", "an object with output", options);
   const settings = metricSettings(options);
   assertString("options.output", options.output);
   if (options.onProgress !== undefined) assertFunction("options.onProgress", options.onProgress);
   if (options.signal !== undefined) assertAbortSignal("options.signal", options.signal);
+  const jobs = options.jobs ?? defaultJobs();
+  assertIntegerInRange("options.jobs", jobs, 1, 256);
   const output = options.output;
   rowsFormatOf(output);
-  const samples = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });
-  if (!existsSync(output) || options.overwrite) return { settings, samples, done: new Map() };
+  const listed = listSamples(dataset, options.limit === undefined ? {} : { limit: options.limit });
+  const samples = options.shard === undefined ? listed : shardSamples(listed, options.shard);
+  if (!existsSync(output) || options.overwrite) return { settings, jobs, samples, done: new Map() };
   if (!options.resume) {
     throw new InputError(`${output} already exists: resume it (--resume) to skip the samples it holds, or overwrite it (--overwrite)`, { file: output });
   }
   const { done, state } = resumeFrom(output, settings);
-  return { settings, samples, done, existing: state };
+  return { settings, jobs, samples, done, existing: state };
 }
 
 /**
@@ -306,14 +317,14 @@ export function checkEvaluation(dataset: string, options: EvaluateDatasetOptions
  *
  * @param models models with distinct names.
  * @param dataset see {@link listSamples}.
- * @throws {InputError} for a missing or empty dataset, bad options, an existing results file
+ * @throws {@link endosynth!InputError | InputError} for a missing or empty dataset, bad options, an existing results file
  * without `resume`/`overwrite`, or one written with other settings.
- * @throws {FileFormatError} for a results file endosynth did not write.
- * @throws {AbortError} when `signal` aborts (after the sample in progress is written).
+ * @throws {@link endosynth!FileFormatError | FileFormatError} for a results file endosynth did not write.
+ * @throws {@link endosynth!AbortError | AbortError} when `signal` aborts (after the rows of the samples already inferred are written).
  */
 export async function evaluateDataset(models: readonly DepthModel[], dataset: string, options: EvaluateDatasetOptions): Promise<EvalSummary> {
   const names = checkModels(models);
-  const { settings, samples, done, existing } = plan(dataset, options);
+  const { settings, jobs, samples, done, existing } = plan(dataset, options);
   const { output, signal } = options;
   const report = options.onProgress ?? (() => undefined);
   const pendingModels = (sample: DatasetSample) => models.filter((model) => !done.get(sample.id)?.has(model.name));
@@ -329,25 +340,57 @@ export async function evaluateDataset(models: readonly DepthModel[], dataset: st
     report({ type: "skipped", sample, error, ...(model === undefined ? {} : { model }) });
   };
 
-  let evaluated = 0;
-  let next: Promise<Inferred> | undefined;
-  try {
-    for (let k = 0; k < todo.length; k++) {
-      const current = await (next ?? inferSample(todo[k], pendingModels(todo[k])));
-      // Read and infer the next sample while this one's metrics are computed.
-      next = k + 1 < todo.length && !signal?.aborted ? inferSample(todo[k + 1], pendingModels(todo[k + 1])) : undefined;
-      next?.catch(() => undefined);
-      writer.append(evaluateSample(current, settings, options.saveDepth, skip, report));
-      evaluated++;
-      report({ type: "sample", sample: current.sample.id, done: resumed + evaluated, total: samples.length });
-      if (signal?.aborted) {
-        throw new AbortError(`Evaluation interrupted after ${resumed + evaluated} of ${samples.length} samples; the rows so far are in ${output}`, { cause: signal.reason });
-      }
+  const pool = new WorkerPool(Math.min(jobs, Math.max(1, todo.length)));
+  const reads: Promise<SampleArrays | Error>[] = [];
+  const readAhead = (k: number) => {
+    for (let next = reads.length; next < Math.min(todo.length, k + jobs + 1); next++) {
+      reads.push(pool.read(todo[next].path).catch((error: Error) => error));
     }
+  };
+  // Evaluations in sample order; rows are written as the oldest completes.
+  const evaluations: Promise<EvalRow[]>[] = [];
+  const queueEvaluation = (rows: Promise<EvalRow[]>) => {
+    // Awaited in order later; a failure before then must not count as unhandled.
+    rows.catch(() => undefined);
+    evaluations.push(rows);
+  };
+  let evaluated = 0;
+  const writeOldest = async () => {
+    const rows = await evaluations.shift()!;
+    writer.append(rows);
+    evaluated++;
+    report({ type: "sample", sample: todo[evaluated - 1].id, done: resumed + evaluated, total: samples.length });
+  };
+  try {
+    for (let k = 0; k < todo.length && !signal?.aborted; k++) {
+      readAhead(k);
+      const sample = todo[k];
+      const read = await reads[k];
+      delete reads[k];
+      if (read instanceof Error) {
+        // Whatever stops a read (corrupt archive, schema, permissions, a file gone) condemns this sample only.
+        queueEvaluation(Promise.resolve(reportUnreadable(sample, read, skip)));
+      } else {
+        const predictions = await inferAll(read, pendingModels(sample));
+        queueEvaluation(evaluateSample(pool, sample, read, predictions, settings, options.saveDepth, skip, report));
+      }
+      while (evaluations.length > jobs) await writeOldest();
+    }
+    while (evaluations.length > 0) await writeOldest();
+    if (signal?.aborted && evaluated < todo.length) {
+      throw new AbortError(`Evaluation interrupted after ${resumed + evaluated} of ${samples.length} samples; the rows so far are in ${output}`, { cause: signal.reason });
+    }
+  } catch (error) {
+    // Keep the rows of every sample already inferred before giving up (up to one that fails too).
+    try {
+      while (evaluations.length > 0) await writeOldest();
+    } catch {
+      evaluations.length = 0;
+    }
+    throw error;
   } finally {
     writer.close();
-    // A sample still being inferred when the run stops is dropped; let it finish first.
-    await next?.catch(() => undefined);
+    await pool.close();
   }
 
   const aggregator = new EvalAggregator(names);
@@ -355,34 +398,89 @@ export async function evaluateDataset(models: readonly DepthModel[], dataset: st
   return { output, total: samples.length, evaluated, resumed, skipped, aggregates: { sample: aggregator.result("sample"), pixel: aggregator.result("pixel") } };
 }
 
-/** Metrics (and saved depth) of one inferred sample: its rows, with what went wrong reported. */
-function evaluateSample(
-  inferred: Inferred,
+/** A model's prediction for a sample, or the input error that made it refuse the sample. */
+interface Prediction {
+  model: DepthModel;
+  depth?: NdArray<"float32">;
+  error?: Error;
+}
+
+/** Every model's prediction for one sample; a failure other than bad input ends the run. */
+async function inferAll(read: SampleArrays, models: readonly DepthModel[]): Promise<Prediction[]> {
+  return Promise.all(
+    models.map(async (model) => {
+      try {
+        return { model, depth: await model.infer(read.rgb) };
+      } catch (error) {
+        if (isSampleError(error)) return { model, error: error as Error };
+        throw error;
+      }
+    }),
+  );
+}
+
+function reportUnreadable(sample: DatasetSample, error: Error, skip: (sample: string, error: Error, model?: string) => void): EvalRow[] {
+  skip(sample.id, error);
+  return [];
+}
+
+/**
+ * Saves the predictions (when asked) and has a worker compute their metrics; resolves with the
+ * sample's rows, having reported what went wrong.
+ */
+async function evaluateSample(
+  pool: WorkerPool,
+  sample: DatasetSample,
+  read: SampleArrays,
+  predictions: Prediction[],
   settings: EvalSettings,
   saveDepth: string | undefined,
   skip: (sample: string, error: Error, model?: string) => void,
   report: (event: EvalEvent) => void,
-): EvalRow[] {
-  const { sample, gt, seg } = inferred;
-  if (inferred.error || !gt || !seg) {
-    skip(sample.id, inferred.error ?? new Error("no ground truth"));
-    return [];
+): Promise<EvalRow[]> {
+  const inferred = predictions.filter((prediction): prediction is Prediction & { depth: NdArray<"float32"> } => {
+    if (prediction.depth) return true;
+    skip(sample.id, prediction.error ?? new Error("no prediction"), prediction.model.name);
+    return false;
+  });
+  if (saveDepth !== undefined) {
+    for (const { model, depth } of inferred) {
+      const path = depthPath(saveDepth, model.name, sample.id);
+      mkdirSync(dirname(path), { recursive: true });
+      writeNpy(path, depth);
+    }
   }
+  if (inferred.length === 0) return [];
+  // The predictions are transferred to the worker: copies, so that a model keeping its output keeps it.
+  const replies = await pool.evaluate({
+    depth: read.depth,
+    seg: read.seg,
+    predictions: inferred.map(({ depth }) => ({ ...depth, data: depth.data.slice() })),
+    settings: { alignment: settings.alignment, maxDepth: settings.maxDepth, minDepth: settings.minDepth },
+  });
+  return rowsOf(sample, inferred.map(({ model }) => model.name), replies, settings, skip, report);
+}
+
+/** The rows of one sample from the workers' replies, with warnings and skips reported. */
+function rowsOf(
+  sample: DatasetSample,
+  models: readonly string[],
+  replies: EvaluateReply,
+  settings: EvalSettings,
+  skip: (sample: string, error: Error, model?: string) => void,
+  report: (event: EvalEvent) => void,
+): EvalRow[] {
   const rows: EvalRow[] = [];
   let groundTruthReported = false;
-  for (const { model, depth, error } of inferred.predictions) {
-    if (error || !depth) {
-      skip(sample.id, error ?? new Error("no prediction"), model.name);
-      continue;
-    }
-    let metrics;
-    try {
-      metrics = computeDepthMetrics(depth, gt, { seg, ...settings });
-    } catch (failure) {
+  replies.forEach((reply, i) => {
+    const model = models[i];
+    if ("error" in reply) {
+      const failure = rebuiltError(reply.error);
       if (!(failure instanceof EndosynthError)) throw failure;
-      skip(sample.id, new InputError(`${model.name} on ${sample.id}: ${failure.message}`, { file: sample.path, cause: failure }), model.name);
-      continue;
+      skip(sample.id, new InputError(`${model} on ${sample.id}: ${failure.message}`, { file: sample.path, cause: failure }), model);
+      return;
     }
+    const { metrics, profile } = reply;
     if (!groundTruthReported) {
       groundTruthReported = true;
       if (metrics.nonFiniteGt > 0) {
@@ -393,23 +491,19 @@ function evaluateSample(
       }
     }
     if (metrics.nonFinitePred > 0) {
-      report({ type: "warning", sample: sample.id, model: model.name, message: `${model.name} predicted ${metrics.nonFinitePred} NaN or infinite depths for ${sample.id}; they are left out of the metrics` });
-    }
-    if (saveDepth !== undefined) {
-      const path = depthPath(saveDepth, model.name, sample.id);
-      mkdirSync(dirname(path), { recursive: true });
-      writeNpy(path, depth);
+      report({ type: "warning", sample: sample.id, model, message: `${model} predicted ${metrics.nonFinitePred} NaN or infinite depths for ${sample.id}; they are left out of the metrics` });
     }
     rows.push({
       sample: sample.id,
-      model: model.name,
+      model,
       ...settings,
       scale: metrics.alignment.scale,
       shift: metrics.alignment.shift,
       nonFiniteGt: metrics.nonFiniteGt,
       nonFinitePred: metrics.nonFinitePred,
       groups: metrics.groups as EvalRow["groups"],
+      profile,
     });
-  }
+  });
   return rows;
 }

@@ -15,6 +15,19 @@ export {
   type MetricName,
   type MetricValues,
 } from "./metrics.js";
-export { evaluateDataset, listSamples, type DatasetSample, type EvalEvent, type EvalSummary, type EvaluateDatasetOptions, type ListSamplesOptions } from "./dataset.js";
+export {
+  evaluateDataset,
+  listSamples,
+  shardSamples,
+  type DatasetSample,
+  type EvalEvent,
+  type EvalSummary,
+  type EvaluateDatasetOptions,
+  type ListSamplesOptions,
+  type Shard,
+} from "./dataset.js";
+export { mergeRows, type MergeRowsOptions, type MergeSummary } from "./merge.js";
+export { writeEvalPlots } from "./plots.js";
 export type { AggregateGroup, EvalAggregate, ModelAggregate, Weighting } from "./aggregate.js";
+export type { DepthProfile } from "./profile.js";
 export { formatAggregate, type FormatAggregateOptions } from "./report.js";

@@ -1,11 +1,13 @@
 /**
- * Aggregate tables as text: models side by side in columns, as the EndoSynth paper lays them out,
- * for the console (aligned plain text) or a Markdown file. The library only builds the strings;
- * the CLI prints them.
+ * Aggregate tables as text, laid out as the EndoSynth paper's: one row per region (all pixels,
+ * anatomy, tools, then each instrument) and the models side by side, each with its pair of
+ * metrics. For the console (aligned plain text, model names over their columns) or a Markdown
+ * file (the best value of each row in bold when there are several models). The library only
+ * builds the strings; the CLI prints them.
  *
- * Sections: *Metric depth* (MAE in cm and Acc@2cm of the raw predictions, per group), *Relative
- * depth* (AbsRel and δ1 after alignment, per group) and, with `full: true`, *All metrics* (the
- * standard set in both spaces over all pixels).
+ * Sections: *Metric depth* (MAE in cm and Acc@2cm of the raw predictions), *Relative depth*
+ * (AbsRel and δ1 after alignment) and, with `full: true`, *All metrics* (the standard set in both
+ * spaces over all pixels). Instruments absent from every model's samples are left out.
  * @module
  */
 import type { EvalAggregate } from "./aggregate.js";
@@ -24,13 +26,25 @@ const DECIMALS: Readonly<Record<MetricName, number>> = {
   mae_cm: 2, acc_2cm: 3, rmse: 4, abs_rel: 3, sq_rel: 4, log10: 3, delta1: 3, delta2: 3, delta3: 3,
 };
 
+/** Groups always shown; instruments only when some model has pixels of them. */
+const FIXED_GROUPS = 3;
+
+/** A table: its columns come in groups (one per model), each cell a number or a label. */
 interface Section {
   title: string;
-  header: string[];
-  rows: string[][];
+  /** Header of the label columns. */
+  labels: string[];
+  /** Column groups: a title over each group's columns (empty for none). */
+  groups: { title: string; columns: string[] }[];
+  rows: { labels: string[]; cells: Cell[] }[];
 }
 
-function formatValue(value: number, name: MetricName): string {
+interface Cell {
+  value: number;
+  name: MetricName;
+}
+
+function formatValue({ value, name }: Cell): string {
   return Number.isFinite(value) ? value.toFixed(DECIMALS[name]) : "–";
 }
 
@@ -38,40 +52,99 @@ function metricLabel(name: MetricName): string {
   return `${METRIC_LABELS[name]} ${HIGHER_IS_BETTER[name] ? "↑" : "↓"}`;
 }
 
-function perGroupSection(aggregate: EvalAggregate, title: string, space: "metric" | "aligned", names: readonly MetricName[]): Section {
-  const rows: string[][] = [];
-  for (const name of names) {
-    METRIC_GROUPS.forEach((group, i) => {
-      rows.push([
-        i === 0 ? metricLabel(name) : "",
-        groupLabel(group),
-        ...aggregate.models.map((model) => formatValue(model.groups[group][space][name], name)),
-      ]);
-    });
-  }
-  return { title, header: ["metric", "region", ...aggregate.models.map((model) => model.model)], rows };
+function shownGroups(aggregate: EvalAggregate): string[] {
+  return METRIC_GROUPS.filter((group, i) => i < FIXED_GROUPS || aggregate.models.some((model) => model.groups[group].pixels > 0));
+}
+
+function regionSection(aggregate: EvalAggregate, title: string, space: "metric" | "aligned", names: readonly MetricName[]): Section {
+  return {
+    title,
+    labels: ["region"],
+    groups: aggregate.models.map((model) => ({ title: model.model, columns: names.map(metricLabel) })),
+    rows: shownGroups(aggregate).map((group) => ({
+      labels: [groupLabel(group)],
+      cells: aggregate.models.flatMap((model) => names.map((name) => ({ value: model.groups[group][space][name], name }))),
+    })),
+  };
 }
 
 function fullSection(aggregate: EvalAggregate, alignment: string): Section {
-  const rows: string[][] = [];
-  for (const [space, label] of [["metric", "raw"], ["aligned", alignment]] as const) {
-    METRIC_NAMES.forEach((name, i) => {
-      rows.push([i === 0 ? label : "", metricLabel(name), ...aggregate.models.map((model) => formatValue(model.groups.all[space][name], name))]);
-    });
-  }
-  return { title: "All metrics, all pixels", header: ["prediction", "metric", ...aggregate.models.map((model) => model.model)], rows };
+  return {
+    title: "All metrics, all pixels",
+    labels: ["metric"],
+    groups: aggregate.models.map((model) => ({ title: model.model, columns: ["raw", alignment] })),
+    rows: METRIC_NAMES.map((name) => ({
+      labels: [metricLabel(name)],
+      cells: aggregate.models.flatMap((model) => [{ value: model.groups.all.metric[name], name }, { value: model.groups.all.aligned[name], name }]),
+    })),
+  };
 }
 
-function markdownTable({ header, rows }: Section): string {
+/** Per row, the index of the best cell of each metric across models, when there are several models. */
+function bestCells(section: Section): Set<number>[] {
+  const width = section.groups[0]?.columns.length ?? 0;
+  if (section.groups.length < 2) return section.rows.map(() => new Set());
+  return section.rows.map(({ cells }) => {
+    const best = new Set<number>();
+    for (let column = 0; column < width; column++) {
+      const candidates = section.groups.map((_, g) => g * width + column).filter((i) => Number.isFinite(cells[i].value));
+      if (candidates.length < 2) continue;
+      const sign = HIGHER_IS_BETTER[cells[candidates[0]].name] ? -1 : 1;
+      // Compare as shown: two values printed alike are equally good.
+      const shown = (i: number) => Number(formatValue(cells[i]));
+      const top = Math.min(...candidates.map((i) => sign * shown(i)));
+      for (const i of candidates) if (sign * shown(i) === top) best.add(i);
+    }
+    return best;
+  });
+}
+
+function markdownTable(section: Section): string {
+  const best = bestCells(section);
+  const header = [
+    ...section.labels,
+    ...section.groups.flatMap(({ title, columns }) => columns.map((column) => (section.groups.length > 1 || title ? `${title} · ${column}` : column))),
+  ];
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  const rule = header.map((_, i) => (i < 2 ? "---" : "---:"));
-  return [line(header), line(rule), ...rows.map(line)].join("\n");
+  const rule = header.map((_, i) => (i < section.labels.length ? "---" : "---:"));
+  const rows = section.rows.map((row, r) =>
+    line([...row.labels, ...row.cells.map((cell, i) => (best[r].has(i) ? `**${formatValue(cell)}**` : formatValue(cell)))]),
+  );
+  return [line(header), line(rule), ...rows].join("\n");
 }
 
-function textTable({ header, rows }: Section): string {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ").trimEnd();
-  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n");
+function textTable(section: Section): string {
+  const labelCount = section.labels.length;
+  const columnTitles = section.groups.flatMap(({ columns }) => columns);
+  const body = section.rows.map((row) => [...row.labels, ...row.cells.map(formatValue)]);
+  const header = [...section.labels, ...columnTitles];
+  const widths = header.map((cell, i) => Math.max(cell.length, ...body.map((row) => row[i].length)));
+  // A model's title spans its columns; widen the last of them when the title is longer.
+  const width = section.groups[0]?.columns.length ?? 0;
+  section.groups.forEach(({ title }, g) => {
+    const first = labelCount + g * width;
+    const span = widths.slice(first, first + width).reduce((sum, w) => sum + w, 0) + 2 * (width - 1);
+    if (title.length > span) widths[first + width - 1] += title.length - span;
+  });
+  const line = (cells: string[]) => cells.map((cell, i) => (i < labelCount ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ").trimEnd();
+  const titles = [
+    ...section.labels.map((_, i) => " ".repeat(widths[i])),
+    ...section.groups.map(({ title }, g) => {
+      const first = labelCount + g * width;
+      const span = widths.slice(first, first + width).reduce((sum, w) => sum + w, 0) + 2 * (width - 1);
+      return title.padStart(span);
+    }),
+  ];
+  return [titles.join("  ").trimEnd(), line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+/**
+ * Name of the alignment, as the tables title it.
+ * @internal
+ */
+export function alignmentTitle(alignment: EvalAggregate["alignment"]): string {
+  if (alignment === "none") return "no alignment";
+  return alignment === "lsq" ? "least-squares scale and shift" : "median scaling";
 }
 
 /**
@@ -84,11 +157,10 @@ function textTable({ header, rows }: Section): string {
  */
 export function formatAggregate(aggregate: EvalAggregate, options?: FormatAggregateOptions): string {
   const markdown = options?.format === "markdown";
-  const alignment = aggregate.alignment ?? "median";
-  const aligned = alignment === "none" ? "no alignment" : alignment === "lsq" ? "least-squares scale and shift" : "median scaling";
+  const aligned = alignmentTitle(aggregate.alignment ?? "median");
   const sections = [
-    perGroupSection(aggregate, "Metric depth (raw predictions)", "metric", ["mae_cm", "acc_2cm"]),
-    perGroupSection(aggregate, `Relative depth (${aligned})`, "aligned", ["abs_rel", "delta1"]),
+    regionSection(aggregate, "Metric depth (raw predictions)", "metric", ["mae_cm", "acc_2cm"]),
+    regionSection(aggregate, `Relative depth (${aligned})`, "aligned", ["abs_rel", "delta1"]),
     ...(options?.full ? [fullSection(aggregate, aligned)] : []),
   ];
   const weighting = aggregate.weighting === "sample" ? "mean over samples of per-sample metrics" : "pooled over all valid pixels";

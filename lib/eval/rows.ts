@@ -5,7 +5,9 @@
  *
  * JSONL rows are {@link EvalRow} objects (NaN written as `null`). CSV rows flatten them: `sample`,
  * `model`, the settings, then for each group `<group>.pixels`, `<group>.<metric>` and
- * `<group>.aligned.<metric>`; an empty cell is NaN.
+ * `<group>.aligned.<metric>`, then for each 1 cm bin of ground-truth depth `depth.<k>cm.pixels`,
+ * `depth.<k>cm.mae_cm` and `depth.<k>cm.aligned.abs_rel` (see {@link DepthProfile}); an empty cell
+ * is NaN. Numbers are written in their shortest exact form, so a row read back is the row written.
  *
  * This file is the one output not written through a temporary file and a rename: it is an
  * append-only log, and its validity comes from whole-row appends instead (a torn last line, from a
@@ -16,6 +18,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync }
 import { extname } from "node:path";
 import { FileFormatError, InputError } from "../errors.js";
 import { ALIGNMENTS, type Alignment, type GroupMetrics, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "./metrics.js";
+import { binEdgesCm, DEPTH_BINS, type DepthProfile } from "./profile.js";
 
 /** One sample evaluated by one model. */
 export interface EvalRow {
@@ -39,6 +42,8 @@ export interface EvalRow {
   nonFinitePred: number;
   /** Metrics per group ({@link METRIC_GROUPS}). */
   groups: Record<string, GroupMetrics>;
+  /** Errors per 1 cm bin of ground-truth depth. */
+  profile: DepthProfile;
 }
 
 /** The settings every row of one file must share, or its aggregate would mix different metrics. */
@@ -65,6 +70,7 @@ export const CSV_COLUMNS: readonly string[] = [
     ...METRIC_NAMES.map((name) => `${group}.${name}`),
     ...METRIC_NAMES.map((name) => `${group}.aligned.${name}`),
   ]),
+  ...binEdgesCm().flatMap((edge) => [`depth.${edge}cm.pixels`, `depth.${edge}cm.mae_cm`, `depth.${edge}cm.aligned.abs_rel`]),
 ];
 
 const columnIndex = new Map(CSV_COLUMNS.map((column, i) => [column, i]));
@@ -117,6 +123,7 @@ export function encodeRow(row: EvalRow, format: RowsFormat): string {
     const metrics = row.groups[group];
     cells.push(metrics?.pixels ?? 0, ...(metrics ? [...metricCells(metrics.metric), ...metricCells(metrics.aligned)] : new Array(2 * METRIC_NAMES.length).fill(NaN)));
   }
+  for (let bin = 0; bin < DEPTH_BINS; bin++) cells.push(row.profile.pixels[bin], row.profile.mae_cm[bin], row.profile.abs_rel[bin]);
   return `${cells.map(csvCell).join(",")}\n`;
 }
 
@@ -139,6 +146,10 @@ function checkRow(row: EvalRow, where: string): EvalRow {
     throw new Error(`${where}: expected sample, model and alignment`);
   }
   if (typeof row.groups !== "object" || row.groups === null || typeof row.groups.all !== "object") throw new Error(`${where}: no "all" group`);
+  const profile = row.profile as DepthProfile | undefined;
+  if (!profile || !(["pixels", "mae_cm", "abs_rel"] as const).every((key) => Array.isArray(profile[key]) && profile[key].length === DEPTH_BINS)) {
+    throw new Error(`${where}: no depth profile of ${DEPTH_BINS} bins`);
+  }
   return row;
 }
 
@@ -169,6 +180,11 @@ function parseCsvRow(cells: string[], where: string): EvalRow {
     nonFiniteGt: toNumber(cell("nonfinite_gt")),
     nonFinitePred: toNumber(cell("nonfinite_pred")),
     groups,
+    profile: {
+      pixels: binEdgesCm().map((edge) => toNumber(cell(`depth.${edge}cm.pixels`))),
+      mae_cm: binEdgesCm().map((edge) => toNumber(cell(`depth.${edge}cm.mae_cm`))),
+      abs_rel: binEdgesCm().map((edge) => toNumber(cell(`depth.${edge}cm.aligned.abs_rel`))),
+    },
   }, where);
 }
 
@@ -186,7 +202,7 @@ export interface RowsFileState {
  * Reads every complete row of a results file, handing each to `onRow` (rows are not kept). A last
  * line without its newline (a write cut short) is left out, and `validBytes` says where to cut the
  * file to drop it.
- * @throws {FileFormatError} naming the file and line, for a header or row this module did not write.
+ * @throws {@link endosynth!FileFormatError | FileFormatError} naming the file and line, for a header or row this module did not write.
  */
 export function readRows(path: string, onRow: (row: EvalRow) => void): RowsFileState {
   const format = rowsFormatOf(path);
@@ -235,36 +251,36 @@ function isTornRow(text: string, format: RowsFormat, hasHeader: boolean): boolea
 
 /** Appends rows to a results file, each flushed to disk before `append` returns. */
 export class RowsWriter {
-  private readonly fd: number;
+  readonly #fd: number;
   /** CSV or JSONL, from the path's extension. */
   readonly format: RowsFormat;
 
   /**
    * Opens `path` for appending: a new file gets the CSV header; an existing one is first cut to
-   * `validBytes` (dropping a torn last line).
+   * `validBytes` (dropping a torn last line). The format comes from the extension unless given.
    */
-  constructor(readonly path: string, existing?: Pick<RowsFileState, "validBytes" | "hasHeader">) {
-    this.format = rowsFormatOf(path);
+  constructor(readonly path: string, existing?: Pick<RowsFileState, "validBytes" | "hasHeader">, format: RowsFormat = rowsFormatOf(path)) {
+    this.format = format;
     if (existing) truncateSync(path, existing.validBytes);
-    this.fd = openSync(path, existing ? "a" : "w");
-    if (this.format === "csv" && !existing?.hasHeader) this.writeLine(csvHeader());
+    this.#fd = openSync(path, existing ? "a" : "w");
+    if (this.format === "csv" && !existing?.hasHeader) this.#writeLine(csvHeader());
   }
 
-  private writeLine(text: string): void {
+  #writeLine(text: string): void {
     const bytes = Buffer.from(text, "utf8");
     let written = 0;
-    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
+    while (written < bytes.length) written += writeSync(this.#fd, bytes, written, bytes.length - written);
   }
 
   /** Appends rows and flushes them to disk. */
   append(rows: readonly EvalRow[]): void {
     if (rows.length === 0) return;
-    this.writeLine(rows.map((row) => encodeRow(row, this.format)).join(""));
-    fsyncSync(this.fd);
+    this.#writeLine(rows.map((row) => encodeRow(row, this.format)).join(""));
+    fsyncSync(this.#fd);
   }
 
   /** Closes the file. */
   close(): void {
-    closeSync(this.fd);
+    closeSync(this.#fd);
   }
 }

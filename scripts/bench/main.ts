@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { type BenchRow, formatTable, measure, type Suite } from "./harness.js";
 import { checkpointSuite } from "./checkpoint.js";
 import { convertSuite } from "./convert.js";
-import { evalSuite } from "./eval.js";
+import { evalSuite, metricsSuite } from "./eval.js";
 import { inferSuite } from "./infer.js";
 import { runTensorRTInferBench } from "./infer_tensorrt.js";
 import { ioSuite } from "./io.js";
@@ -21,6 +21,7 @@ import { streamSuite } from "./stream.js";
 const SUITES: Readonly<Record<string, Suite>> = {
   io: ioSuite,
   checkpoint: checkpointSuite,
+  metrics: metricsSuite,
   eval: evalSuite,
   stream: streamSuite,
   convert: convertSuite,

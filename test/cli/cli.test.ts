@@ -2,6 +2,7 @@ import test from "ava";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tensorrtStatus } from "../../lib/backends/tensorrt/index.js";
+import { etaSeconds, formatDuration } from "../../lib/cli/progress.js";
 import { readImage } from "../../lib/io/image.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { syntheticSample } from "../../lib/io/synthetic_sample.js";
@@ -137,4 +138,45 @@ test("usage errors exit 1 with commander's message and the help", async (t) => {
   const level = await endosynth(["viz", "x.npz", "--compression-level", "12"]);
   t.is(level.code, 1);
   t.regex(level.stderr, /option '--compression-level <0-9>' argument '12' is invalid\. expected an integer from 0 to 9/);
+});
+
+// ---- output conventions (lib/cli/output.ts, lib/cli/progress.ts) ----
+
+test("viz replaces an existing picture only with --overwrite, naming the file and the flag; -q prints nothing", async (t) => {
+  const dir = tempDir(t);
+  writeSample(join(dir, "small.npz"), syntheticSample({ height: 24, width: 32 }));
+  writeFileSync(join(dir, "small.png"), "precious");
+  const refused = await endosynth(["viz", "small.npz"], { cwd: dir });
+  t.is(refused.code, 1);
+  t.is(refused.stderr, "endosynth: small.png already exists: pass --overwrite to replace it\n");
+  t.is(readFileSync(join(dir, "small.png"), "utf8"), "precious");
+  const demo = await endosynth(["viz", "--demo", "small.npz", "-o", "other.png"], { cwd: dir });
+  t.is(demo.code, 1);
+  t.is(demo.stderr, "endosynth: small.npz already exists: pass --overwrite to replace it\n");
+  const replaced = await endosynth(["viz", "small.npz", "--overwrite", "-q"], { cwd: dir });
+  t.is(replaced.code, 0, replaced.stderr);
+  t.is(replaced.stdout, "");
+  t.is(replaced.stderr, "");
+  t.deepEqual((await readImage(join(dir, "small.png"))).shape, [24, 96, 3]);
+});
+
+test("convert refuses to replace an existing model or its weights before converting anything", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "model.onnx.data"), "precious");
+  const result = await endosynth(["convert", "dav2", "-c", fixture("dav2", "tiny.pth"), "-o", "model.onnx"], { cwd: dir });
+  t.is(result.code, 1);
+  t.is(result.stderr, "endosynth: model.onnx.data already exists: pass --overwrite to replace it\n");
+  t.deepEqual(readdirSync(dir), ["model.onnx.data"]);
+});
+
+test("no ETA before 5 % of the work or 10 s; then the remaining work at the rate so far, resumed items left out", (t) => {
+  t.is(etaSeconds(4, 100, 9), undefined);
+  t.is(etaSeconds(5, 100, 9), (95 * 9) / 5);
+  t.is(etaSeconds(1, 1000, 10), 999 * 10);
+  t.is(etaSeconds(0, 100, 60), undefined);
+  t.is(etaSeconds(10, undefined, 60), undefined);
+  // 50 resumed: 3 of the 50 left (6 %) done in 6 s, 47 to go at 2 s each.
+  t.is(etaSeconds(53, 100, 6, 50), 94);
+  t.is(etaSeconds(52, 100, 6, 50), undefined);
+  t.deepEqual([formatDuration(44.6), formatDuration(725), formatDuration(11220)], ["45s", "12m05s", "3h07m"]);
 });

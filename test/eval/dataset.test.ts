@@ -2,7 +2,8 @@ import test, { type ExecutionContext } from "ava";
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AbortError, FileFormatError, InputError, RuntimeFailureError } from "../../lib/errors.js";
-import { type EvalEvent, evaluateDataset, listSamples } from "../../lib/eval/dataset.js";
+import { EvalAggregator } from "../../lib/eval/aggregate.js";
+import { type EvalEvent, evaluateDataset, listSamples, shardSamples } from "../../lib/eval/dataset.js";
 import { readRows } from "../../lib/eval/rows.js";
 import { readNpy } from "../../lib/io/npy.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
@@ -141,7 +142,7 @@ test("NaN ground truth is reported once per sample and left out of the metrics",
   close(t, summary.aggregates.sample.models[0].groups.all.metric.mae_cm, reference.maeCm, "MAE");
 });
 
-test("an interrupted run leaves a valid file; resuming evaluates only the rest and gives the full run's aggregate", async (t) => {
+test("an interrupted run finishes the samples already inferred and leaves a valid file; resuming evaluates only the rest and gives the full run's aggregate", async (t) => {
   const dir = tempDir(t);
   const truths = makeDataset(join(dir, "data"), 6);
   const output = join(dir, "eval.csv");
@@ -150,26 +151,57 @@ test("an interrupted run leaves a valid file; resuming evaluates only the rest a
   const error = await t.throwsAsync(
     () => evaluateDataset(first, join(dir, "data"), {
       output,
+      jobs: 1,
       signal: controller.signal,
       onProgress: (event) => event.type === "sample" && event.done === 2 && controller.abort(),
     }),
     { instanceOf: AbortError },
   );
-  t.is(error.message, `Evaluation interrupted after 2 of 6 samples; the rows so far are in ${output}`);
+  // With one worker, the third sample is inferred while the second's metrics are computed: it is finished too.
+  t.deepEqual(first[0].calls, ["000000.npz", "000001.npz", "000002.npz"]);
+  t.is(error.message, `Evaluation interrupted after 3 of 6 samples; the rows so far are in ${output}`);
   let rows = 0;
   readRows(output, () => rows++);
-  t.is(rows, 4);
+  t.is(rows, 6);
 
   const second = standIns(truths);
   const events: EvalEvent[] = [];
   const resumed = await evaluateDataset(second, join(dir, "data"), { output, resume: true, onProgress: (event) => events.push(event) });
-  t.like(resumed, { total: 6, evaluated: 4, resumed: 2 });
-  t.deepEqual(events[0], { type: "start", total: 6, alreadyDone: 2, models: ["scaled", "shifted"] });
-  t.deepEqual(second[0].calls, ["000002.npz", "000003.npz", "000004.npz", "000005.npz"]);
+  t.like(resumed, { total: 6, evaluated: 3, resumed: 3 });
+  t.deepEqual(events[0], { type: "start", total: 6, alreadyDone: 3, models: ["scaled", "shifted"] });
+  t.deepEqual(second[0].calls, ["000003.npz", "000004.npz", "000005.npz"]);
 
   const fresh = await evaluateDataset(standIns(truths), join(dir, "data"), { output: join(dir, "fresh.csv") });
   t.deepEqual(resumed.aggregates, fresh.aggregates);
   t.is(readFileSync(output, "utf8"), readFileSync(join(dir, "fresh.csv"), "utf8"));
+});
+
+test("shards are contiguous slices covering every sample once; their rows together give the unsharded aggregate exactly", async (t) => {
+  const dir = tempDir(t);
+  const truths = makeDataset(join(dir, "data"), 7);
+  const ids = listSamples(join(dir, "data")).map((sample) => sample.id);
+  t.deepEqual([1, 2, 3].map((index) => shardSamples(ids, { index, count: 3 })), [ids.slice(0, 2), ids.slice(2, 4), ids.slice(4)]);
+  t.deepEqual(shardSamples(ids.slice(0, 2), { index: 3, count: 3 }), ids.slice(1, 2));
+  t.deepEqual(shardSamples(ids.slice(0, 2), { index: 1, count: 3 }), []);
+  t.throws(() => shardSamples(ids, { index: 4, count: 3 }), { instanceOf: InputError, message: /shard\.index/ });
+  t.throws(() => shardSamples(ids, { index: 0, count: 3 }), { instanceOf: InputError, message: /shard\.index/ });
+
+  const unsharded = await evaluateDataset(standIns(truths), join(dir, "data"), { output: join(dir, "all.csv"), jobs: 2 });
+  const merged = new EvalAggregator(["scaled", "shifted"]);
+  const seen: string[] = [];
+  // Later shards first: the order of the rows must not matter.
+  for (const index of [3, 1, 2]) {
+    const part = join(dir, `part-${index}.jsonl`);
+    const summary = await evaluateDataset(standIns(truths), join(dir, "data"), { output: part, shard: { index, count: 3 } });
+    t.is(summary.total, index === 3 ? 3 : 2);
+    readRows(part, (row) => {
+      merged.add(row);
+      if (row.model === "scaled") seen.push(row.sample);
+    });
+  }
+  t.deepEqual(seen.sort(), ids);
+  t.deepEqual(merged.result("sample"), unsharded.aggregates.sample);
+  t.deepEqual(merged.result("pixel"), unsharded.aggregates.pixel);
 });
 
 test("resuming cuts a torn last line and evaluates the models a sample still lacks", async (t) => {
@@ -306,4 +338,18 @@ test("on the real 1080x1920 fixture samples (a list file), a 10 % overestimate g
   readRows(join(dir, "eval.jsonl"), (row) => rows.push(row.groups.all.metric.mae_cm));
   rows.forEach((mae, i) => close(t, mae, expected[i], `sample ${i}`, 1e-5));
   close(t, summary.aggregates.sample.models[0].groups.all.aligned.abs_rel, 0, "AbsRel after median scaling", 1e-6);
+});
+
+test("with three workers the rows come in sample order, byte for byte those of one worker; a bad jobs count is refused", async (t) => {
+  const dir = tempDir(t);
+  const truths = makeDataset(join(dir, "data"), 8);
+  await evaluateDataset(standIns(truths), join(dir, "data"), { output: join(dir, "one.csv"), jobs: 1 });
+  const events: EvalEvent[] = [];
+  await evaluateDataset(standIns(truths), join(dir, "data"), { output: join(dir, "three.csv"), jobs: 3, onProgress: (event) => events.push(event) });
+  t.is(readFileSync(join(dir, "three.csv"), "utf8"), readFileSync(join(dir, "one.csv"), "utf8"));
+  t.deepEqual(events.flatMap((e) => (e.type === "sample" ? [e.sample] : [])), listSamples(join(dir, "data")).map((sample) => sample.id));
+  await t.throwsAsync(() => evaluateDataset(standIns(truths), join(dir, "data"), { output: join(dir, "x.csv"), jobs: 0 }), {
+    instanceOf: InputError,
+    message: /options\.jobs/,
+  });
 });

@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../../lib/errors.js";
+import { DEPTH_BINS, type DepthProfile } from "../../lib/eval/profile.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import type { DepthModel } from "../../lib/stream.js";
@@ -125,4 +126,9 @@ export function referenceMetrics(gt: Float32Array, pred: Float32Array, keep: (pi
   }
   const n = pixels.length;
   return { pixels: n, maeCm: (100 * abs) / n, acc: accurate / n, absRelAligned: absRel / n, delta1Aligned: delta1 / n, absSum: abs };
+}
+
+/** A depth profile without pixels (NaN errors), to fill in per test. */
+export function emptyProfile(): DepthProfile {
+  return { pixels: new Array(DEPTH_BINS).fill(0), mae_cm: new Array(DEPTH_BINS).fill(NaN), abs_rel: new Array(DEPTH_BINS).fill(NaN) };
 }

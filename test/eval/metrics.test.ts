@@ -1,9 +1,12 @@
 import test, { type ExecutionContext } from "ava";
 import { InputError } from "../../lib/errors.js";
-import { computeDepthMetrics, median, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
+import { ALIGNMENTS, computeDepthMetrics, type DepthMetrics, median, METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
+import { medianOf } from "../../lib/eval/pixel_sums.js";
 import { readSample } from "../../lib/io/sample.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { fixture } from "../helpers/fixtures.js";
+import { random } from "./helpers.js";
+import { oracleDepthMetrics } from "./metrics_oracle.js";
 
 function depthMap(values: number[], shape: number[]): NdArray<"float32"> {
   return ndarray(new Float32Array(values), shape);
@@ -179,3 +182,137 @@ test("bad options and dtypes are refused with the expected and received values",
   t.throws(() => computeDepthMetrics(ndarray(new Float64Array([0.1]), [1, 1]) as never, d), { instanceOf: InputError, message: /dtype float32 for prediction but received float64/ });
   t.throws(() => computeDepthMetrics(d, d, { unknown: 1 } as never), { instanceOf: InputError, message: /Unknown option "unknown"/ });
 });
+
+// ---- agreement with the previous implementation (test/eval/metrics_oracle.ts) ----
+
+/**
+ * Largest relative difference between two results, with where it is. Two allowances, both far
+ * below anything a table shows: 1e-12 relative everywhere, and for log10 an absolute 4e-16, the
+ * oracle's own rounding there: it takes Math.log of the rounded ratio q / g, which is off by up to
+ * half an ulp of 1 (1.1e-16) per pixel, so its mean |log10| is only that accurate when the ratios
+ * are all ~1 (a perfect aligned prediction), where the current one, from (q − g) / g, is exact.
+ */
+function assertAgrees(t: ExecutionContext, actual: DepthMetrics, expected: DepthMetrics, what: string): void {
+  t.deepEqual(Object.keys(actual.groups), Object.keys(expected.groups), what);
+  t.is(actual.nonFiniteGt, expected.nonFiniteGt, `${what}: nonFiniteGt`);
+  t.is(actual.nonFinitePred, expected.nonFinitePred, `${what}: nonFinitePred`);
+  t.deepEqual(actual.alignment, expected.alignment, `${what}: alignment`);
+  let worst = { excess: 0, where: "" };
+  for (const [group, metrics] of Object.entries(expected.groups)) {
+    t.is(actual.groups[group]!.pixels, metrics!.pixels, `${what}: ${group} pixels`);
+    for (const space of ["metric", "aligned"] as const) {
+      for (const name of METRIC_NAMES) {
+        const a = actual.groups[group]![space][name];
+        const e = metrics![space][name];
+        if (Number.isNaN(e) && Number.isNaN(a)) continue;
+        const allowed = 1e-12 * Math.abs(e) + (name === "log10" ? 4e-16 : 0);
+        const excess = Math.abs(a - e) / allowed;
+        if (!(excess <= worst.excess)) worst = { excess, where: `${group}.${space}.${name}: ${a} vs ${e}` };
+      }
+    }
+  }
+  t.true(worst.excess <= 1, `${what}: ${worst.where}`);
+}
+
+/** Predictions of a ground truth as models make them: noisy, biased, perfect up to scale, or wild. */
+function predictions(gt: Float32Array, seed: number): Record<string, Float32Array> {
+  const next = random(seed);
+  return {
+    noisy: gt.map((g) => g * (1 + 0.3 * (next() - 0.5)) + 0.01 * (next() - 0.5)),
+    "10 % too far": gt.map((g) => g * 1.1),
+    smooth: gt.map((g, i) => g * 1.05 + 0.003 * Math.sin(i * 0.001)),
+    "wild, with zeros and NaN": gt.map((g, i) => (i % 97 === 0 ? NaN : next() < 0.1 ? 0 : g * 4 * next())),
+  };
+}
+
+for (const name of ["sample_a", "sample_b"]) {
+  test(`on ${name}, every group, metric and alignment agrees with the previous implementation to 1e-12`, (t) => {
+    const { depth, seg } = readSample(fixture("utils", `${name}.npz`));
+    for (const [kind, data] of Object.entries(predictions(depth.data as Float32Array, 3))) {
+      const prediction = ndarray<"float32">(data, depth.shape);
+      for (const alignment of ALIGNMENTS) {
+        for (const withSeg of alignment === "median" ? [true, false] : [true]) {
+          const options = { alignment, ...(withSeg ? { seg } : {}) };
+          assertAgrees(t, computeDepthMetrics(prediction, depth, options), oracleDepthMetrics(prediction, depth, options), `${kind}, ${alignment}${withSeg ? ", per class" : ""}`);
+        }
+      }
+    }
+  });
+}
+
+test("ratios at and one float32 step either side of each δ threshold are counted as the definitions' divisions count them", (t) => {
+  // 300x300 pixels: ground truths across the range, predictions at T·g, g/T and their float32 neighbours.
+  const size = 300;
+  const gt = new Float32Array(size * size);
+  const pred = new Float32Array(size * size);
+  const thresholds = [1.25, 1.25 ** 2, 1.25 ** 3];
+  for (let i = 0; i < gt.length; i++) {
+    const g = Math.fround(0.02 + (0.24 * (i % 1013)) / 1013);
+    const threshold = thresholds[i % 3];
+    const target = Math.fround((i >> 1) % 2 === 0 ? g * threshold : g / threshold);
+    const step = ((i >> 2) % 3) - 1;
+    gt[i] = g;
+    pred[i] = nextFloat32(target, step);
+  }
+  const shape = [size, size];
+  for (const alignment of ALIGNMENTS) {
+    for (const maxDepth of [Infinity, 0.2]) {
+      const options = { alignment, maxDepth };
+      const args = [ndarray<"float32">(pred, shape), ndarray<"float32">(gt, shape)] as const;
+      assertAgrees(t, computeDepthMetrics(...args, options), oracleDepthMetrics(...args, options), `${alignment}, max depth ${maxDepth}`);
+    }
+  }
+});
+
+test("float16 bits, float32 and float64 ground truth give the results the previous implementation gives", (t) => {
+  const { depth, seg } = readSample(fixture("utils", "sample_b.npz"), { halfPrecision: "raw" });
+  const decoded = readSample(fixture("utils", "sample_b.npz")).depth;
+  const prediction = ndarray<"float32">(predictions(decoded.data as Float32Array, 5).noisy, depth.shape);
+  const float64 = ndarray<"float64">(Float64Array.from(decoded.data as Float32Array, (g, i) => g * (1 + 1e-9 * (i % 7))), depth.shape);
+  for (const groundTruth of [depth, decoded, float64]) {
+    assertAgrees(t, computeDepthMetrics(prediction, groundTruth, { seg }), oracleDepthMetrics(prediction, groundTruth, { seg }), groundTruth.dtype);
+  }
+});
+
+test("calls on samples of other sizes in between leave no trace: buffers are reused, results are not", (t) => {
+  const big = readSample(fixture("utils", "sample_a.npz"));
+  const prediction = ndarray<"float32">(predictions(big.depth.data as Float32Array, 9).noisy, big.depth.shape);
+  const first = computeDepthMetrics(prediction, big.depth, { seg: big.seg });
+  const small = computeDepthMetrics(depthMap([0.1, 0.2, 0.3, 0.4], [2, 2]), depthMap([0.1, 0.25, 0.3, 0.5], [2, 2]));
+  t.is(small.groups.all.pixels, 4);
+  t.deepEqual(computeDepthMetrics(prediction, big.depth, { seg: big.seg }), first);
+  assertAgrees(t, first, oracleDepthMetrics(prediction, big.depth, { seg: big.seg }), "after a small call");
+});
+
+test("a median bracket that misses the middle values says so instead of answering", (t) => {
+  // 10 values, 4 below the bracket: the middle ranks 4 and 5 must be among the candidates.
+  t.is(medianOf(Float32Array.of(7, 5, 6), 3, 4, 10), 5.5);
+  t.is(medianOf(Float32Array.of(7, 5, 6), 3, 5, 10), undefined); // rank 4 is below the bracket
+  t.is(medianOf(Float32Array.of(7, 5, 6), 3, 2, 10), undefined); // rank 5 is above it
+  t.is(medianOf(Float32Array.of(9, 8), 2, 4, 9), 8); // odd count: rank 4 only
+  t.true(Number.isNaN(medianOf(new Float32Array(0), 0, 0, 0)!));
+});
+
+test("medians of large images with skewed, tied and constant values equal those of a full sort", (t) => {
+  const size = 400;
+  const next = random(11);
+  const cases: Record<string, (i: number) => number> = {
+    skewed: () => 0.02 + 0.3 * next() ** 4,
+    "few distinct values": (i) => 0.05 + 0.01 * (i % 3),
+    constant: () => 0.1,
+    "half invalid": (i) => (i % 2 === 0 ? 0 : 0.03 + 0.2 * next()),
+  };
+  for (const [kind, value] of Object.entries(cases)) {
+    const gt = Float32Array.from({ length: size * size }, (_, i) => value(i));
+    const pred = Float32Array.from(gt, (g) => (g > 0 ? g * (0.8 + 0.4 * next()) : 0.1));
+    const args = [ndarray<"float32">(pred, [size, size]), ndarray<"float32">(gt, [size, size])] as const;
+    assertAgrees(t, computeDepthMetrics(...args), oracleDepthMetrics(...args), kind);
+  }
+});
+
+/** The float32 `steps` representable values away from `value` (a positive float32). */
+function nextFloat32(value: number, steps: number): number {
+  const bits = new Uint32Array(Float32Array.of(value).buffer);
+  bits[0] += steps;
+  return new Float32Array(bits.buffer)[0];
+}

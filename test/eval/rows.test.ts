@@ -3,6 +3,7 @@ import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
+import { DEPTH_BINS } from "../../lib/eval/profile.js";
 import { CSV_COLUMNS, type EvalRow, readRows, RowsWriter, rowsFormatOf } from "../../lib/eval/rows.js";
 import { temporaryDirectory } from "../helpers/fixtures.js";
 
@@ -22,7 +23,12 @@ function row(sample: string, model: string, base: number): EvalRow {
     const nan = Object.fromEntries(METRIC_NAMES.map((name) => [name, NaN])) as MetricValues;
     return [group, { pixels, metric: pixels ? values(base + g) : nan, aligned: pixels ? values(base + g + 0.5) : nan }];
   }));
-  return { sample, model, alignment: "lsq", maxDepth: Infinity, minDepth: 0.001, scale: 0.9123456789, shift: -0.00123, nonFiniteGt: 3, nonFinitePred: 0, groups };
+  const profile = {
+    pixels: Array.from({ length: DEPTH_BINS }, (_, bin) => (bin % 4 === 0 ? 0 : 10 * bin)),
+    mae_cm: Array.from({ length: DEPTH_BINS }, (_, bin) => (bin % 4 === 0 ? NaN : base + bin / 3)),
+    abs_rel: Array.from({ length: DEPTH_BINS }, (_, bin) => (bin % 4 === 0 ? NaN : base / 10 + bin / 7)),
+  };
+  return { sample, model, alignment: "lsq", maxDepth: Infinity, minDepth: 0.001, scale: 0.9123456789, shift: -0.00123, nonFiniteGt: 3, nonFinitePred: 0, groups, profile };
 }
 
 function readAll(path: string): EvalRow[] {
@@ -43,14 +49,15 @@ for (const extension of ["csv", "jsonl"]) {
   });
 }
 
-test("CSV files start with the documented header: settings, then pixels and metrics per group", (t) => {
+test("CSV files start with the documented header: settings, pixels and metrics per group, then the depth profile", (t) => {
   const path = join(tempDir(t), "rows.csv");
   new RowsWriter(path).close();
   const header = readFileSync(path, "utf8");
   t.is(header, `${CSV_COLUMNS.join(",")}\n`);
   t.true(header.startsWith("sample,model,alignment,max_depth,min_depth,scale,shift,nonfinite_gt,nonfinite_pred,all.pixels,all.mae_cm,all.acc_2cm,"));
   t.true(header.includes(",tools.aligned.delta1,"));
-  t.true(header.trimEnd().endsWith(",maryland_bipolar_grasper.aligned.delta3"));
+  t.true(header.includes(",maryland_bipolar_grasper.aligned.delta3,depth.0cm.pixels,depth.0cm.mae_cm,depth.0cm.aligned.abs_rel,depth.1cm.pixels,"));
+  t.true(header.trimEnd().endsWith(",depth.29cm.aligned.abs_rel"));
 });
 
 test("a torn last line is left out and validBytes marks where it starts; appending cuts it off", (t) => {
