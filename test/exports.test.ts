@@ -75,14 +75,15 @@ const EXPECTED: Record<string, Surface> = {
   },
   "./checkpoint": {
     values: [
-      "MODEL_NAMES", "checkpointPath", "convertCheckpoint", "converterVersion", "modelSpec", "modelSpecs",
-      "pull", "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
+      "MODEL_NAMES", "checkTensorRTSupport", "checkpointPath", "convertCheckpoint", "converterVersion",
+      "modelSpec", "modelSpecs", "pull", "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
     ],
     types: [
       "ByteOrder", "ChannelOrder", "Checkpoint", "CheckpointFormat", "CheckpointInfo", "ConversionReport",
       "ConvertOptions", "DroppedEntry", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo",
-      "OpsetImport", "Precision", "PullOptions", "PullProgress", "PullResult",
-      "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike", "UnusedKey",
+      "OperatorVerdict", "OpsetImport", "Precision", "PullOptions", "PullProgress", "PullResult",
+      "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike",
+      "SupportMatrixSource", "TensorRTSupportReport", "UnusedKey",
     ],
   },
   "./server": {

@@ -22,3 +22,5 @@ export { MODEL_NAMES, modelSpec, modelSpecs, type ModelName, type ModelSpec } fr
 export type { Normalisation } from "../models/blocks/preprocess.js";
 export type { StateDictLike, UnusedKey } from "../models/weights.js";
 export { readOnnxMetadata, type OnnxModelInfo, type OpsetImport } from "../onnx/metadata.js";
+export { checkTensorRTSupport, type OperatorVerdict, type TensorRTSupportReport } from "../backends/tensorrt/onnx_support.js";
+export type { SupportMatrixSource } from "../backends/tensorrt/onnx_operators.js";

@@ -1,7 +1,9 @@
 /**
- * `endosynth info [--models] [--json]`: versions of the package, Node and sharp/libvips, the
- * platform, where the platform's binaries were loaded from, which inference backends can run here
- * and why; with `--models`, the models: what they compute and where their checkpoints are expected.
+ * `endosynth info [--models | --check-tensorrt <file.onnx>] [--json]`: versions of the package,
+ * Node and sharp/libvips, the platform, where the platform's binaries were loaded from, which
+ * inference backends can run here and why; with `--models`, the models: what they compute and where
+ * their checkpoints are expected; with `--check-tensorrt`, whether TensorRT 10's ONNX parser can
+ * import a model file, operator by operator (exit code 1 when it cannot).
  * @module
  */
 import { existsSync } from "node:fs";
@@ -9,7 +11,9 @@ import { arch, cpus, platform, release, totalmem } from "node:os";
 import type { Command } from "commander";
 import { backendVerdicts, type BackendVerdict } from "../backends/registry.js";
 import { loadNativeAddon } from "../backends/tensorrt/addon.js";
+import { checkTensorRTSupport, type TensorRTSupportReport } from "../backends/tensorrt/onnx_support.js";
 import { currentPlatform, platformPackage } from "../platform/package.js";
+import { CommandOutput } from "./output.js";
 import { checkpointPath } from "../model.js";
 import { packageJson } from "../package_info.js";
 import { modelSpecs } from "../models/registry.js";
@@ -122,22 +126,60 @@ export function formatModels(models: readonly ModelInfo[]): string {
         `  parameters   ${(model.parameters / 1e6).toFixed(2)} M`,
         `  input        any uint8 [H, W, 3] frame, resized to ${model.input.height}x${model.input.width}`,
         `  output       ${model.output}: ${model.postprocess}`,
-        `  checkpoint   ${model.checkpoint.expectedAt} (${model.checkpoint.present ? "present" : `missing: download ${model.checkpoint.url}`})`,
+        `  checkpoint   ${model.checkpoint.expectedAt} (${model.checkpoint.present ? "present" : `missing: npx endosynth pull ${model.name}`})`,
       ].join("\n"),
     )
     .join("\n\n");
+}
+
+/** The readiness report as a table: one line per operator, then the verdict. */
+export function formatTensorRTSupport(report: TensorRTSupportReport): string {
+  const width = Math.max(...report.operators.map((verdict) => verdict.opType.length), 8);
+  const lines = report.operators.map((verdict) => {
+    const name = `${verdict.domain ? `${verdict.domain}.` : ""}${verdict.opType}`.padEnd(width);
+    const verdictText = verdict.supported ? "supported" : `UNSUPPORTED: ${verdict.problems.join("; ")}`;
+    return `  ${name}  ${String(verdict.count).padStart(5)}  ${verdict.types.join(", ").padEnd(24)}  ${verdictText}`;
+  });
+  const failing = report.operators.filter((verdict) => !verdict.supported).length;
+  const summary = report.supported
+    ? `TensorRT 10's ONNX parser can import ${report.file}: ${report.operators.length} operator types, all supported`
+    : `TensorRT 10's ONNX parser cannot import ${report.file}: ${[...report.problems, ...(failing > 0 ? [`${failing} of ${report.operators.length} operator types unsupported`] : [])].join("; ")}`;
+  return [
+    `${report.file} (opset ${report.opset}) against ${report.matrix.release}, ${report.matrix.repository}/blob/${report.matrix.commit.slice(0, 12)}/${report.matrix.file}`,
+    `  ${"operator".padEnd(width)}  ${"nodes".padStart(5)}  ${"types".padEnd(24)}  verdict`,
+    ...lines,
+    summary,
+  ].join("\n");
+}
+
+interface InfoOptions {
+  json?: boolean;
+  models?: boolean;
+  checkTensorrt?: string;
 }
 
 /** Adds the `info` command. */
 export function registerInfoCommand(program: Command): void {
   program
     .command("info")
-    .description("print versions, platform and which backends can run here (--models: the models)")
+    .description("print versions, platform and which backends can run here (--models: the models; --check-tensorrt: a model's TensorRT readiness)")
     .option("--models", "list the models: parameters, input size, output semantics, where the checkpoint is expected")
-    .option("--json", "print machine-readable JSON")
-    .action(async (options: { json?: boolean; models?: boolean }) => {
-      const report = options.models ? collectModels() : await collectInfo();
-      const text = options.models ? formatModels(report as ModelInfo[]) : formatInfo(report as Info);
-      process.stdout.write(`${options.json ? JSON.stringify(report, null, 2) : text}\n`);
+    .option("--check-tensorrt <file.onnx>", "check every operator and type of an ONNX file against TensorRT 10's ONNX support matrix (no GPU needed); exit code 1 if unsupported")
+    .option("--json", "print the result as JSON on stdout")
+    .action(async (options: InfoOptions) => {
+      const out = new CommandOutput(options);
+      if (options.checkTensorrt !== undefined) {
+        const report = checkTensorRTSupport(options.checkTensorrt);
+        out.result(`${formatTensorRTSupport(report)}\n`, report);
+        if (!report.supported) process.exitCode = 1;
+        return;
+      }
+      if (options.models) {
+        const models = collectModels();
+        out.result(`${formatModels(models)}\n`, models);
+        return;
+      }
+      const info = await collectInfo();
+      out.result(`${formatInfo(info)}\n`, info);
     });
 }

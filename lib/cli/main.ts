@@ -43,7 +43,8 @@ export function createProgram(): Command {
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await createProgram().parseAsync(argv as string[]);
-    return 0;
+    // A command that finished but found a failure (`info --check-tensorrt`) sets the code itself.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     // Commander already printed its own usage errors, and help/version "errors" are successes.
     if (error instanceof CommanderError) return error.exitCode;
