@@ -10,13 +10,12 @@
  * it cleanly and finishes the outputs; on a video file, it leaves no output (exit code 130).
  * @module
  */
-import { resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { AbortError, InputError } from "../errors.js";
 import { readImage } from "../io/image.js";
 import { readNpy } from "../io/npy.js";
 import { readNpz } from "../io/npz.js";
-import { load, type BackendChoice, type Model } from "../model.js";
+import { type BackendChoice, type Model } from "../model.js";
 import { toImageArray } from "../ndarray/convert.js";
 import type { NdArray } from "../ndarray/ndarray.js";
 import type { ChannelOrder } from "../convert/options.js";
@@ -27,7 +26,8 @@ import { openSink, type OutputOptions } from "./infer_outputs.js";
 import { FRAME_FORMATS, type FrameFormat, type InferPlan, planInfer, type PlanOptions } from "./infer_plan.js";
 import { describeTiming, type InferResult, latencyStats, type StopReason } from "./infer_report.js";
 import { abortOnInterrupt, interrupted } from "./interrupt.js";
-import { CountProgress, PhaseProgress } from "./progress.js";
+import { CountProgress } from "./progress.js";
+import { loadForCommand } from "./load_model.js";
 
 interface InferCommandOptions extends PlanOptions, OutputOptions {
   checkpoint?: string;
@@ -214,15 +214,7 @@ function report(name: ModelName, model: Model, inputs: string[], plan: InferPlan
 async function runInfer(name: ModelName, inputs: string[], options: InferCommandOptions): Promise<void> {
   assertPlyOptions(options);
   const plan = await planInfer(inputs, options);
-  const progress = new PhaseProgress({ quiet: options.quiet });
-  const model = await load(name, {
-    backend: options.backend,
-    onProgress: progress.onProgress,
-    ...(options.channelOrder ? { channelOrder: options.channelOrder } : {}),
-    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
-    ...(options.onnx ? { onnx: resolve(options.onnx) } : {}),
-    ...(options.threads ? { threads: options.threads } : {}),
-  }).finally(() => progress.stop());
+  const model = await loadForCommand(name, options);
   try {
     if (!options.quiet) process.stderr.write(`${name} (${model.precision}) on ${model.backend}: ${model.backendReason}\n`);
     const warnings: string[] = [];

@@ -100,7 +100,7 @@ export function registerLiveCommand(program: Command): void {
     .command("live")
     .description("serve depth and play a source to the live viewer at the printed URL")
     .addArgument(program.createArgument("<model>", "the model").choices(MODEL_NAMES))
-    .argument("<source>", "a video file (played at its frame rate)")
+    .argument("<source>", "a live stream or device (udp://, tcp://, rtp://, rtsp://, http(s)://, /dev/videoN, v4l2:, avfoundation:, dshow:, lavfi:) or a video file (played at its frame rate)")
     .option("--open", "open the viewer in the default browser")
     .option("--loop", "play the video over and over");
   addServerOptions(command).action((name: ModelName, source: string, options: LiveCommandOptions) => runLive(name, source, options));

@@ -5,16 +5,15 @@
  * object with it), logs to stderr.
  * @module
  */
-import { resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { load, type BackendChoice, type Model } from "../model.js";
+import { type BackendChoice, type Model } from "../model.js";
 import type { ChannelOrder } from "../models/blocks/preprocess.js";
 import { MODEL_NAMES, type ModelName } from "../models/registry.js";
 import { parseDepthRange } from "../server/depth_formats.js";
 import { checkServeOptions, type DepthServer, serveDepth, type ServeOptions } from "../server/server.js";
 import { parseNumber, parsePositiveInteger } from "./arguments.js";
 import { INTERRUPTED_EXIT_CODE } from "./interrupt.js";
-import { PhaseProgress } from "./progress.js";
+import { loadForCommand } from "./load_model.js";
 
 /** The options `serve` and `live` share. */
 export interface ServeCommandOptions {
@@ -98,17 +97,6 @@ function serveOptions(options: ServeCommandOptions): ServeOptions {
   };
 }
 
-async function loadModel(name: ModelName, options: ServeCommandOptions): Promise<Model> {
-  const progress = new PhaseProgress({ quiet: options.quiet });
-  return load(name, {
-    backend: options.backend,
-    onProgress: progress.onProgress,
-    ...(options.channelOrder ? { channelOrder: options.channelOrder } : {}),
-    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
-    ...(options.onnx ? { onnx: resolve(options.onnx) } : {}),
-    ...(options.threads ? { threads: options.threads } : {}),
-  }).finally(() => progress.stop());
-}
 
 /** A running server and its model, stopped together. */
 export interface Serving {
@@ -126,7 +114,7 @@ export async function withServer(name: ModelName, options: ServeCommandOptions, 
   const server = serveOptions(options);
   // Checks the server options before the model loads, which can take minutes.
   checkServeOptions(server);
-  const model = await loadModel(name, options);
+  const model = await loadForCommand(name, options);
   const stop = new AbortController();
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(INTERRUPTED_EXIT_CODE);
