@@ -105,7 +105,7 @@ test("info --models lists each model with where its checkpoint is expected and w
   t.true(models.every((model) => model.input.height === 420 && model.input.width === 742));
   const text = await endosynth(["info", "--models"], { env: { ENDOSYNTH_CHECKPOINTS: dir } });
   t.regex(text.stdout, /^midas {2}MiDaS v3\.1 DPT on a BEiT-L\/16-512 encoder/m);
-  t.regex(text.stdout, /checkpoint {3}.*dav1-f\.pth \(missing: download https:\/\/.*\/dav1-f\.pth\)/);
+  t.regex(text.stdout, /checkpoint {3}.*dav1-f\.pth \(missing: npx endosynth pull dav1\)/);
 });
 
 test("a library error prints 'endosynth: <message>' and exits 1, without a stack", async (t) => {
