@@ -154,6 +154,7 @@ export function formatTensorRTSupport(report: TensorRTSupportReport): string {
 
 interface InfoOptions {
   json?: boolean;
+  quiet?: boolean;
   models?: boolean;
   checkTensorrt?: string;
 }
@@ -166,11 +167,13 @@ export function registerInfoCommand(program: Command): void {
     .option("--models", "list the models: parameters, input size, output semantics, where the checkpoint is expected")
     .option("--check-tensorrt <file.onnx>", "check every operator and type of an ONNX file against TensorRT 10's ONNX support matrix (no GPU needed); exit code 1 if unsupported")
     .option("--json", "print the result as JSON on stdout")
+    .option("-q, --quiet", "with --check-tensorrt, only the verdict line (info prints nothing but its result)")
     .action(async (options: InfoOptions) => {
       const out = new CommandOutput(options);
       if (options.checkTensorrt !== undefined) {
         const report = checkTensorRTSupport(options.checkTensorrt);
-        out.result(`${formatTensorRTSupport(report)}\n`, report);
+        const text = formatTensorRTSupport(report);
+        out.result(`${out.quiet ? text.slice(text.lastIndexOf("\n") + 1) : text}\n`, report);
         if (!report.supported) process.exitCode = 1;
         return;
       }

@@ -16,6 +16,8 @@ test("info --check-tensorrt prints one line per operator and exits 0 for a model
   t.regex(result.stdout, /^ {2}LayerNormalization +\d+ +FP32 +supported$/m);
   t.regex(result.stdout, /^ {2}MatMul +\d+ +FP16 +supported$/m);
   t.regex(result.stdout, /TensorRT 10's ONNX parser can import .*dav2\.onnx: \d+ operator types, all supported\n$/);
+  const quiet = await endosynth(["info", "--check-tensorrt", output, "-q"]);
+  t.regex(quiet.stdout, /^TensorRT 10's ONNX parser can import .*dav2\.onnx: \d+ operator types, all supported\n$/);
 });
 
 test("info --check-tensorrt --json reports an unsupported operator and exits 1", async (t) => {
