@@ -7,7 +7,7 @@ import { BackendUnavailableError, CheckpointError, DisposedError, InputError } f
 import { load } from "../lib/model.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";
 import { MAX_IMAGE_SIDE } from "../lib/ndarray/convert.js";
-import { fixture, temporaryDirectory } from "./helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "./support/fixtures.js";
 import { BOUNDS, fixtureFloats, fixtureInput } from "./models/helpers.js";
 import { errorStats } from "./onnx/helpers.js";
 

@@ -7,7 +7,7 @@ import { convertCheckpoint } from "../lib/convert/convert.js";
 import { ndarray } from "../lib/ndarray/ndarray.js";
 import { Graph } from "../lib/onnx/graph.js";
 import { writeOnnx } from "../lib/onnx/writer.js";
-import { fixture, temporaryDirectory } from "./helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "./support/fixtures.js";
 import { BOUNDS, fixtureFloats, fixtureInput, tinyStateDict } from "./models/helpers.js";
 import { errorStats } from "./onnx/helpers.js";
 

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { load } from "../lib/model.js";
 import { readNpy } from "../lib/io/npy.js";
-import { fixture, temporaryDirectory } from "./helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "./support/fixtures.js";
 
 async function phasesOfLoad(cacheDir: string): Promise<{ phases: string[]; depth: Float32Array }> {
   const phases: string[] = [];

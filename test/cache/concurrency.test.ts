@@ -6,7 +6,7 @@
 import test from "ava";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { seededRandom, startChild } from "../support/spawn.js";
 
 const PROCESSES = 4;

@@ -12,7 +12,7 @@ import {
   writeTimingCache,
   type EngineKeyFields,
 } from "../../lib/cache/engine_cache.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { InputError } from "../../lib/errors.js";
 
 const fields: EngineKeyFields = {

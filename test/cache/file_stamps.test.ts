@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, renameSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileSha256 } from "../../lib/cache/file_stamps.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
 

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { cachedConversion, type ConversionKey } from "../../lib/cache/onnx_cache.js";
 import { InputError } from "../../lib/errors.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 const key: ConversionKey = { model: "dav1", checkpointSha256: "ab".repeat(32), converterVersion: "0123456789abcdef", options: { channelOrder: "rgb" } };
 

@@ -7,7 +7,7 @@ import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/stat
 import { CheckpointError, InputError } from "../../lib/errors.js";
 import { ZipWriter } from "../../lib/io/zip_writer.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { bytesOf, rewriteZip } from "./helpers.js";
 
 function tempDir(t: { teardown: (fn: () => void) => void }): string {

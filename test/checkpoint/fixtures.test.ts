@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import type { KeysJson } from "../support/random_state_dict.js";
 import { size } from "../../lib/ndarray/ndarray.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 
 const ARCHS = ["dav1", "dav2", "endodac", "midas"] as const;
 

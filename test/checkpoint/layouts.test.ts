@@ -10,7 +10,7 @@ import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/stat
 import { CheckpointError, InputError } from "../../lib/errors.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { Pickler } from "../support/pickler.js";
 import { writePth, type PthTensor, type PthValue } from "../support/pth_writer.js";
 import { ZipWriter } from "../../lib/io/zip_writer.js";

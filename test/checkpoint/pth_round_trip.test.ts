@@ -5,7 +5,7 @@ import { writePth, type PthTensor } from "../support/pth_writer.js";
 import { readStateDict, readStateDictFromBytes } from "../../lib/checkpoint/state_dict.js";
 import { openZip, readZipEntry } from "../../lib/io/zip_reader.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 function tempFile(t: { teardown: (fn: () => void) => void }, name: string): string {
   const dir = temporaryDirectory();

@@ -7,7 +7,7 @@ import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import { InputError } from "../../lib/errors.js";
 import { roundFloat16 } from "../../lib/ndarray/float16.js";
 import { size, type NdArray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 
 /** Same dtype, shape and bytes (ava's deepEqual is slow on million-element arrays). */
 function sameTensor(a: NdArray | undefined, b: NdArray | undefined): boolean {

@@ -3,7 +3,7 @@ import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readStateDict } from "../../lib/checkpoint/state_dict.js";
 import { CheckpointError } from "../../lib/errors.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 interface Entry {
   dtype: string;

@@ -7,8 +7,8 @@ import { readImage } from "../../lib/io/image.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { syntheticSample } from "../../lib/io/synthetic_sample.js";
 import { sample2rgb } from "../../lib/viz/sample2png.js";
-import { endosynth } from "../helpers/cli.js";
-import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { endosynth } from "../support/cli.js";
+import { fixture, repoRoot, temporaryDirectory } from "../support/fixtures.js";
 
 const packageJson = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string };
 

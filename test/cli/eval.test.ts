@@ -9,8 +9,8 @@ import { type EvalRow, readRows } from "../../lib/eval/rows.js";
 import { readNpy } from "../../lib/io/npy.js";
 import { readSample } from "../../lib/io/sample.js";
 import { makeDataset, referenceMetrics, scaledPrediction, writeCorruptSample } from "../eval/helpers.js";
-import { whileRunningUntil } from "../helpers/child_process.js";
-import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { whileRunningUntil } from "../support/child_process.js";
+import { fixture, repoRoot, temporaryDirectory } from "../support/fixtures.js";
 
 const run = promisify(execFile);
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;

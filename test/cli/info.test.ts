@@ -3,8 +3,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { encodeModel } from "../../lib/onnx/onnx_proto.js";
-import { endosynth } from "../helpers/cli.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { endosynth } from "../support/cli.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 
 test("info --check-tensorrt prints one line per operator and exits 0 for a model endosynth converted", async (t) => {
   const dir = temporaryDirectory();

@@ -4,9 +4,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { MODEL_NAMES, modelSpec } from "../../lib/models/registry.js";
-import { whileRunningUntil } from "../helpers/child_process.js";
-import { cliEntry, endosynth, tsxLoader } from "../helpers/cli.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { whileRunningUntil } from "../support/child_process.js";
+import { cliEntry, endosynth, tsxLoader } from "../support/cli.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { TestServer } from "../pull/server.js";
 
 const SIZE = 2 * 1024 * 1024 + 3;

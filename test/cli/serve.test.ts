@@ -2,8 +2,8 @@ import test from "ava";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "../server/helpers.js";
-import { endosynth } from "../helpers/cli.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { endosynth } from "../support/cli.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { pathWithFfmpeg, startServeProcess, testPatternVideo } from "./serve_process.js";
 
 function workDir(t: { teardown(fn: () => void): void }): { dir: string; env: NodeJS.ProcessEnv } {

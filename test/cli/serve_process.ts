@@ -4,9 +4,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import { delimiter, dirname } from "node:path";
-import { whileRunningUntil } from "../helpers/child_process.js";
-import { cliEntry, tsxLoader } from "../helpers/cli.js";
-import { repoRoot } from "../helpers/fixtures.js";
+import { whileRunningUntil } from "../support/child_process.js";
+import { cliEntry, tsxLoader } from "../support/cli.js";
+import { repoRoot } from "../support/fixtures.js";
 
 const require = createRequire(import.meta.url);
 /** The ffmpeg and ffprobe binaries of the devDependencies (there may be none on PATH). */

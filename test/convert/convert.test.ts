@@ -7,7 +7,7 @@ import { AbortError, CheckpointError, InputError } from "../../lib/errors.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { convertCheckpoint, type ConvertOptions } from "../../lib/convert/convert.js";
 import { modelSpec, recognizeArchitectures } from "../../lib/models/registry.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";
 import { DEPTH_ANYTHING, tinyStateDict } from "../models/helpers.js";
 

@@ -8,7 +8,7 @@ import test from "ava";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { checkConvertedOnnx } from "../../lib/convert/converted_onnx.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { seededRandom, startChild } from "../support/spawn.js";
 
 const KILLS = 20;

@@ -2,7 +2,7 @@ import test from "ava";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONVERTER_FOLDERS, converterVersion, converterVersionOf } from "../../lib/convert/version.js";
-import { repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { repoRoot, temporaryDirectory } from "../support/fixtures.js";
 
 /** A copy of the converter's sources, as a package installed elsewhere would have them. */
 function copyOfConverter(t: { teardown: (f: () => void) => void }): string {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { AbortError, CheckpointError } from "../../lib/errors.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";
 
 test("a checkpoint file converts in the worker with its progress phases in order", async (t) => {

@@ -8,7 +8,7 @@ import { readRows } from "../../lib/eval/rows.js";
 import { readNpy } from "../../lib/io/npy.js";
 import { readSample, writeSample } from "../../lib/io/sample.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { HEIGHT, LookupModel, makeDataset, referenceMetrics, rgbKey, scaledPrediction, shiftedPrediction, type Truths, WIDTH, writeCorruptSample } from "./helpers.js";
 
 function tempDir(t: ExecutionContext): string {

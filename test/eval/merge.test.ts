@@ -6,7 +6,7 @@ import { EvalAggregator } from "../../lib/eval/aggregate.js";
 import { evaluateDataset } from "../../lib/eval/dataset.js";
 import { mergeRows } from "../../lib/eval/merge.js";
 import { readRows } from "../../lib/eval/rows.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { LookupModel, makeDataset, scaledPrediction, shiftedPrediction, type Truths } from "./helpers.js";
 
 function tempDir(t: ExecutionContext): string {

@@ -4,7 +4,7 @@ import { ALIGNMENTS, computeDepthMetrics, type DepthMetrics, median, METRIC_GROU
 import { medianOf } from "../../lib/eval/pixel_sums.js";
 import { readSample } from "../../lib/io/sample.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { random } from "./helpers.js";
 import { oracleDepthMetrics } from "./metrics_oracle.js";
 

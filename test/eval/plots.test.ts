@@ -7,7 +7,7 @@ import { type GroupMetrics, METRIC_GROUPS, METRIC_NAMES, type MetricValues } fro
 import { evalCharts, plotFileNames, writeEvalPlots } from "../../lib/eval/plots.js";
 import type { EvalRow } from "../../lib/eval/rows.js";
 import { emptyProfile } from "./helpers.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 function values(mae: number, delta1: number): MetricValues {
   return { ...(Object.fromEntries(METRIC_NAMES.map((name) => [name, 0.5])) as MetricValues), mae_cm: mae, delta1 };

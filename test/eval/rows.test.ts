@@ -5,7 +5,7 @@ import { FileFormatError, InputError } from "../../lib/errors.js";
 import { METRIC_GROUPS, METRIC_NAMES, type MetricValues } from "../../lib/eval/metrics.js";
 import { DEPTH_BINS } from "../../lib/eval/profile.js";
 import { CSV_COLUMNS, type EvalRow, readRows, RowsWriter, rowsFormatOf } from "../../lib/eval/rows.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 function tempDir(t: ExecutionContext): string {
   const dir = temporaryDirectory();

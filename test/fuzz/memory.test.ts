@@ -12,7 +12,7 @@ import { deflateRawSync } from "node:zlib";
 import sharp from "sharp";
 import { encodeNpy } from "../../lib/io/npy.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { repoRoot } from "../helpers/fixtures.js";
+import { repoRoot } from "../support/fixtures.js";
 import { deflatedWithZeros, handMadeZipBytes, tempDir } from "../io/helpers.js";
 import { type PthTensor, writePth } from "../support/pth_writer.js";
 import { Random } from "./mutate.js";

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { InputError } from "../../lib/errors.js";
 import { removeStaleTemporaries, temporaryOwner, temporaryPathFor, withAtomicFile, writeFileAtomicSync } from "../../lib/io/atomic.js";
-import { whileRunningUntil } from "../helpers/child_process.js";
-import { repoRoot } from "../helpers/fixtures.js";
+import { whileRunningUntil } from "../support/child_process.js";
+import { repoRoot } from "../support/fixtures.js";
 import { bytesOf, tempDir } from "./helpers.js";
 
 /** The pid of a process that has exited (so no process has it, barring reuse in the meantime). */

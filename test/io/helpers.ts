@@ -7,7 +7,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { crc32, createDeflateRaw, deflateRawSync } from "node:zlib";
 import { ZipWriter } from "../../lib/io/zip_writer.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 export function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { readImage, writeImage } from "../../lib/io/image.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, repoRoot, temporaryDirectory } from "../support/fixtures.js";
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { encodeNpy, parseNpy, readNpy, writeNpy } from "../../lib/io/npy.js";
 import { type DType, type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, fixturesRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, fixturesRoot, temporaryDirectory } from "../support/fixtures.js";
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();

@@ -6,7 +6,7 @@ import { encodeNpy } from "../../lib/io/npy.js";
 import { readNpz, writeNpz } from "../../lib/io/npz.js";
 import { openZip, readZipEntry } from "../../lib/io/zip_reader.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { deflatedWithZeros, handMadeZipBytes, tempDir, writeHandMadeZip } from "./helpers.js";
 
 const data = (name: string) => join(import.meta.dirname, "data", name);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { InputError } from "../../lib/errors.js";
 import { writePly } from "../../lib/io/ply.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();

@@ -6,7 +6,7 @@ import { readNpz, writeNpz } from "../../lib/io/npz.js";
 import { type EndoSynthSample, firstOutOfRangeClass, readSample, SEG_CLASSES, validateSample, writeSample } from "../../lib/io/sample.js";
 import { openZip } from "../../lib/io/zip_reader.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {
   const dir = temporaryDirectory();

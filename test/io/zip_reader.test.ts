@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { openZip, openZipFile, readZipEntry, readZipEntryHead } from "../../lib/io/zip_reader.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { bytesOf, handMadeZipBytes, tempDir, writeHandMadeZip, writeZip } from "./helpers.js";
 
 const data = (name: string) => join(import.meta.dirname, "data", name);

@@ -2,7 +2,7 @@ import test from "ava";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { errorStats, tempDir } from "../onnx/helpers.js";
 import { BOUNDS, DEPTH_ANYTHING, fixtureFloats, fixtureInput, reverseChannels, runModelFile, stageErrors, tinyStateDict } from "./helpers.js";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { writePth } from "../support/pth_writer.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { errorStats, tempDir } from "../onnx/helpers.js";
 import { fixtureFloats, fixtureInput, reverseChannels, runModelFile, stageErrors, tinyStateDict, withinBounds } from "./helpers.js";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { CheckpointError } from "../../lib/errors.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";
 import { tinyStateDict } from "./helpers.js";
 

@@ -5,7 +5,7 @@ import { writePth } from "../support/pth_writer.js";
 import { randomStateDictFromKeys, type KeysJson } from "../support/random_state_dict.js";
 import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { modelSpec } from "../../lib/models/registry.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";
 import { runModelFile } from "./helpers.js";
 

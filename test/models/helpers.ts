@@ -6,7 +6,7 @@ import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { modelSpec, type ModelName } from "../../lib/models/registry.js";
 import { Weights } from "../../lib/models/weights.js";
 import { Graph } from "../../lib/onnx/graph.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { errorStats, runGraph, type WithTeardown } from "../onnx/helpers.js";
 
 /** The two Depth Anything fixtures. */

@@ -8,7 +8,7 @@ import { convertCheckpoint } from "../../lib/convert/convert.js";
 import { MIDAS_ALPHA } from "../../lib/models/midas.js";
 import { MAX_DEPTH } from "../../lib/models/blocks/postprocess.js";
 import { modelSpec } from "../../lib/models/registry.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { tempDir } from "../onnx/helpers.js";
 
 /**

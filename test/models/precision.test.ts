@@ -10,7 +10,7 @@ import { Weights } from "../../lib/models/weights.js";
 import { toFloat16 } from "../../lib/onnx/fp16_pass.js";
 import { Graph } from "../../lib/onnx/graph.js";
 import { writeOnnx } from "../../lib/onnx/writer.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { withFloat16Storage } from "../onnx/float16_storage.js";
 import { errorStats, tempDir } from "../onnx/helpers.js";
 import { ELEM_TYPE, elementTypes, readOnnx } from "../onnx/onnx_reader.js";

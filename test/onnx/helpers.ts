@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { Graph } from "../../lib/onnx/graph.js";
 import { writeOnnx, type WriteOnnxOptions } from "../../lib/onnx/writer.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 /** Test context with teardown (ava's ExecutionContext). */
 export interface WithTeardown {

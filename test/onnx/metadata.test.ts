@@ -9,7 +9,7 @@ import { Graph } from "../../lib/onnx/graph.js";
 import { readOnnxMetadata } from "../../lib/onnx/metadata.js";
 import { ProtoWriter } from "../../lib/onnx/protobuf.js";
 import { writeOnnx, type WriteOnnxOptions } from "../../lib/onnx/writer.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 import { randomFloats, tempDir } from "./helpers.js";
 import { readOnnx } from "./onnx_reader.js";
 

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { currentPlatform, findPlatformPackage, PREBUILT_PLATFORMS, platformPackageName, waysOut } from "../../lib/platform/package.js";
 import { packageJson } from "../../lib/package_info.js";
 import { readFileSync } from "node:fs";
-import { repoRoot, temporaryDirectory } from "../helpers/fixtures.js";
+import { repoRoot, temporaryDirectory } from "../support/fixtures.js";
 
 /** An installation folder holding `node_modules/@endosynth/<platform>` with the given manifest and files. */
 function installation(t: { teardown(fn: () => void): void }, platform: string, manifest: object, files: string[] = []): string {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { AbortError, ChecksumError, DownloadError, DownloadTimeoutError, FileFormatError, InputError, LicenseNotAcceptedError } from "../../lib/errors.js";
 import { modelSpec } from "../../lib/models/registry.js";
 import { checkpointDownloadUrl, pull, type PullOptions, type PullProgress } from "../../lib/pull/pull.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { type ServedFile, TestServer } from "./server.js";
 
 /** Large enough to arrive in many chunks, odd so no boundary is round. */

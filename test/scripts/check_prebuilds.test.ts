@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { packageRoot } from "../../lib/package_info.js";
 // @ts-expect-error: a plain JavaScript script without declarations
 import { prebuildProblem } from "../../scripts/check_prebuilds.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 const committed = join(packageRoot, "native", "prebuilt", "linux-x64");
 

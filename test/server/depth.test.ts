@@ -6,7 +6,7 @@ import { encodeNpy, readNpy } from "../../lib/io/npy.js";
 import { load, type Model } from "../../lib/model.js";
 import type { NdArray } from "../../lib/ndarray/ndarray.js";
 import { depth2rgb } from "../../lib/viz/depth2rgb.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { npyBytes, postFrame, startServer } from "./helpers.js";
 
 // One real model for the file: the tiny EndoDAC is the fastest of the four.

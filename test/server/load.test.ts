@@ -8,7 +8,7 @@ import { readNpy } from "../../lib/io/npy.js";
 import { load } from "../../lib/model.js";
 import { encodeNpy } from "../../lib/io/npy.js";
 import type { DepthServer } from "../../lib/server/server.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { expectedDepth, heapAfterCollection, npyBytes, postFrame, StandInModel, startServer, testFrame } from "./helpers.js";
 
 const CLIENTS = 16;

@@ -10,7 +10,7 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import sharp from "sharp";
 import { readNpy } from "../../lib/io/npy.js";
 import { load, type Model } from "../../lib/model.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 import { startServeProcess, testPatternVideo } from "../cli/serve_process.js";
 import { startServer } from "./helpers.js";
 

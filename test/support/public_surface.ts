@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
-import { repoRoot } from "../helpers/fixtures.js";
+import { repoRoot } from "./fixtures.js";
 
 /** Public names of one entry point, sorted. */
 export interface Surface {

@@ -1,8 +1,8 @@
 /** Child processes of the crash and concurrency tests, run from the TypeScript sources with tsx. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { repoRoot } from "../helpers/fixtures.js";
-import { tsxLoader } from "../helpers/cli.js";
+import { repoRoot } from "./fixtures.js";
+import { tsxLoader } from "./cli.js";
 
 /** A running child: the process, its output so far, and a promise of its exit. */
 export interface RunningChild {

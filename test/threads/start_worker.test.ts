@@ -2,8 +2,8 @@ import test from "ava";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { repoRoot } from "../helpers/fixtures.js";
-import { tsxLoader } from "../helpers/cli.js";
+import { repoRoot } from "../support/fixtures.js";
+import { tsxLoader } from "../support/cli.js";
 
 const run = promisify(execFile);
 

@@ -8,7 +8,7 @@ import { DisposedError, InputError } from "../../lib/errors.js";
 import { readNpz } from "../../lib/io/npz.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { crc32Combine, DepthStackWriter, writeDepthPng16, writeDepthTiff } from "../../lib/video/depth_files.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { decodeGrey16Png } from "./png16.js";
 
 function tempDir(t: { teardown: (f: () => void) => void }): string {

@@ -4,7 +4,7 @@ import { delimiter, join } from "node:path";
 import { BackendUnavailableError, InputError } from "../../lib/errors.js";
 import { type ProgramSearch, searchFfmpegPrograms } from "../../lib/video/discovery.js";
 import { createVideoWriter, findFfmpegPrograms, probeVideo, readVideo } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 
 const dir = temporaryDirectory();
 test.after.always(dir.cleanup);

@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isLiveSource, readVideo, type VideoFrame } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { freeTcpPort, freeUdpPort, programs, startSender, stopProcess } from "./helpers.js";
 
 const dir = temporaryDirectory();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { FileFormatError, InputError } from "../../lib/errors.js";
 import { probeVideo } from "../../lib/video/index.js";
 import { probeWith } from "../../lib/video/probe.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { ffmpeg, programs, testPattern } from "./helpers.js";
 
 const dir = temporaryDirectory();

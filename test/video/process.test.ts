@@ -2,7 +2,7 @@ import test from "ava";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ffmpegDialect } from "../../lib/video/process.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { programs } from "./helpers.js";
 
 const dir = temporaryDirectory();

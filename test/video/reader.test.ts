@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { AbortError, FileFormatError, InputError, RuntimeFailureError } from "../../lib/errors.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { readVideo, readVideoFrames, type VideoFrame, type VideoWarning } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { encodeLossless, ffmpeg, knownFrame, probedFrameTimes, programs, testPattern } from "./helpers.js";
 
 const WIDTH = 64;

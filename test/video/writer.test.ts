@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DisposedError, InputError, RuntimeFailureError } from "../../lib/errors.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { checkAudioCopy, createVideoWriter, probeVideo, readVideo, readVideoFrames, videoEncodingFor } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../helpers/fixtures.js";
+import { temporaryDirectory } from "../support/fixtures.js";
 import { ffmpeg, knownFrame, probedFrameTimes, testPattern } from "./helpers.js";
 
 const WIDTH = 64;

@@ -2,7 +2,7 @@ import test from "ava";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { SET2_COLORS, SPECTRAL_LUT } from "../../lib/viz/colormaps.js";
-import { fixture, repoRoot } from "../helpers/fixtures.js";
+import { fixture, repoRoot } from "../support/fixtures.js";
 
 function rgbRows(file: string): number[] {
   return (JSON.parse(readFileSync(fixture("utils", file), "utf8")) as { rgba: number[][] }).rgba.flatMap((rgba) => rgba.slice(0, 3));

@@ -7,7 +7,7 @@ import { encodeFloat16 } from "../../lib/ndarray/float16.js";
 import { type NdArray, ndarray } from "../../lib/ndarray/ndarray.js";
 import { SPECTRAL_LUT } from "../../lib/viz/colormaps.js";
 import { depth2rgb, depthColorIndex } from "../../lib/viz/depth2rgb.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 
 function countDifferences(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   let differences = Math.abs(actual.length - expected.length);

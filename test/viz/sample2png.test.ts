@@ -7,7 +7,7 @@ import { type EndoSynthSample, readSample } from "../../lib/io/sample.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { sample2png, sample2rgb } from "../../lib/viz/sample2png.js";
 import { SPECTRAL_UINT8 } from "../../lib/viz/depth2rgb.js";
-import { fixture, temporaryDirectory } from "../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../support/fixtures.js";
 
 function countDifferences(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   let differences = Math.abs(actual.length - expected.length);

@@ -5,7 +5,7 @@ import { readSample } from "../../lib/io/sample.js";
 import { ndarray } from "../../lib/ndarray/ndarray.js";
 import { SET2_COLORS } from "../../lib/viz/colormaps.js";
 import { seg2rgb } from "../../lib/viz/seg2rgb.js";
-import { fixture } from "../helpers/fixtures.js";
+import { fixture } from "../support/fixtures.js";
 
 for (const name of ["sample_a", "sample_b"]) {
   test(`${name}: seg2rgb equals the reference's uint8 output, and its float64 output is Set2 x 255 exactly`, (t) => {

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { locateOnnxRuntime } from "../../../lib/backends/onnxruntime/runtime.js";
 import { BackendUnavailableError } from "../../../lib/errors.js";
 import type { PlatformPackageState } from "../../../lib/platform/package.js";
-import { temporaryDirectory } from "../../helpers/fixtures.js";
+import { temporaryDirectory } from "../../support/fixtures.js";
 
 const require = createRequire(import.meta.url);
 const onnxruntimeNode = dirname(require.resolve("onnxruntime-node/package.json"));

@@ -12,7 +12,7 @@ import {
 import { ADDON_PATH_VARIABLE, loadNativeAddon, loadNativeAddonFrom, type AddonSources, type AddonState, type NativeAddon } from "../../../lib/backends/tensorrt/addon.js";
 import type { PlatformPackageState } from "../../../lib/platform/package.js";
 import { isNativeError, mapNativeError } from "../../../lib/backends/tensorrt/native_errors.js";
-import { repoRoot, temporaryDirectory } from "../../helpers/fixtures.js";
+import { repoRoot, temporaryDirectory } from "../../support/fixtures.js";
 
 // Independent evidence of an NVIDIA driver: the kernel module's proc entry.
 const hasNvidiaDriver = existsSync("/proc/driver/nvidia/version");

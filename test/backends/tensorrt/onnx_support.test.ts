@@ -14,7 +14,7 @@ import { FileFormatError } from "../../../lib/errors.js";
 import { MODEL_NAMES } from "../../../lib/models/registry.js";
 import { encodeModel, type ModelSpec, type NodeSpec } from "../../../lib/onnx/onnx_proto.js";
 import { ProtoWriter } from "../../../lib/onnx/protobuf.js";
-import { fixture, temporaryDirectory } from "../../helpers/fixtures.js";
+import { fixture, temporaryDirectory } from "../../support/fixtures.js";
 import { ELEM_TYPE, elementTypes, readOnnx } from "../../onnx/onnx_reader.js";
 
 const MATRIX_NAME: Record<number, string> = { [ELEM_TYPE.float32]: "FP32", [ELEM_TYPE.float16]: "FP16", [ELEM_TYPE.int64]: "INT64", [ELEM_TYPE.int32]: "INT32", [ELEM_TYPE.uint8]: "UINT8", [ELEM_TYPE.bool]: "BOOL" };

@@ -9,7 +9,7 @@ import type { Progress } from "../../../lib/progress.js";
 import { AbortError, BackendUnavailableError, DisposedError, InputError, RuntimeFailureError } from "../../../lib/errors.js";
 import { ndarray, type NdArray } from "../../../lib/ndarray/ndarray.js";
 import { loadNativeAddon, type NativeAddon, type NativeStatus } from "../../../lib/backends/tensorrt/addon.js";
-import { temporaryDirectory } from "../../helpers/fixtures.js";
+import { temporaryDirectory } from "../../support/fixtures.js";
 
 // Independent evidence of an NVIDIA driver: the kernel module's proc entry.
 const hasNvidiaDriver = existsSync("/proc/driver/nvidia/version");

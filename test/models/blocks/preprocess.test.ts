@@ -3,7 +3,7 @@ import { readNpy } from "../../../lib/io/npy.js";
 import type { NdArray } from "../../../lib/ndarray/ndarray.js";
 import { Graph } from "../../../lib/onnx/graph.js";
 import { IMAGENET_NORMALISATION, imageInput, preprocess, type ChannelOrder } from "../../../lib/models/blocks/preprocess.js";
-import { fixture } from "../../helpers/fixtures.js";
+import { fixture } from "../../support/fixtures.js";
 import { errorStats, runGraph, type WithTeardown } from "../../onnx/helpers.js";
 
 const HEIGHT = 420;
