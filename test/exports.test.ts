@@ -76,14 +76,16 @@ const EXPECTED: Record<string, Surface> = {
   "./checkpoint": {
     values: [
       "MODEL_NAMES", "checkTensorRTSupport", "checkpointPath", "convertCheckpoint", "converterVersion",
-      "modelSpec", "modelSpecs", "pull", "readOnnxMetadata", "readStateDict", "readStateDictFromBytes",
+      "exportTriton", "modelSpec", "modelSpecs", "pull", "readOnnxMetadata", "readStateDict",
+      "readStateDictFromBytes",
     ],
     types: [
       "ByteOrder", "ChannelOrder", "Checkpoint", "CheckpointFormat", "CheckpointInfo", "ConversionReport",
-      "ConvertOptions", "DroppedEntry", "ModelName", "ModelSpec", "Normalisation", "OnnxModelInfo",
-      "OperatorVerdict", "OpsetImport", "Precision", "PullOptions", "PullProgress", "PullResult",
-      "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike",
-      "SupportMatrixSource", "TensorRTSupportReport", "UnusedKey",
+      "ConvertOptions", "DroppedEntry", "ExportTritonOptions", "ModelName", "ModelSpec", "Normalisation",
+      "OnnxModelInfo", "OperatorVerdict", "OpsetImport", "Precision", "PullOptions", "PullProgress",
+      "PullResult", "ReadStateDictFromBytesOptions", "ReadStateDictOptions", "StateDict", "StateDictLike",
+      "SupportMatrixSource", "TensorRTSupportReport", "TritonExport", "TritonModelFolder", "TritonTensor",
+      "UnusedKey",
     ],
   },
   "./server": {

@@ -24,3 +24,4 @@ export type { StateDictLike, UnusedKey } from "../models/weights.js";
 export { readOnnxMetadata, type OnnxModelInfo, type OpsetImport } from "../onnx/metadata.js";
 export { checkTensorRTSupport, type OperatorVerdict, type TensorRTSupportReport } from "../backends/tensorrt/onnx_support.js";
 export type { SupportMatrixSource } from "../backends/tensorrt/onnx_operators.js";
+export { exportTriton, type ExportTritonOptions, type TritonExport, type TritonModelFolder, type TritonTensor } from "../export/triton.js";

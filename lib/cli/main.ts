@@ -8,6 +8,7 @@
 import { Command, CommanderError } from "commander";
 import { registerConvertCommand } from "./convert.js";
 import { registerEvalCommand } from "./eval.js";
+import { registerExportCommand } from "./export.js";
 import { registerInferCommand } from "./infer.js";
 import { packageJson } from "../package_info.js";
 import { registerInfoCommand } from "./info.js";
@@ -32,6 +33,7 @@ export function createProgram(): Command {
   registerInferCommand(program);
   registerConvertCommand(program);
   registerEvalCommand(program);
+  registerExportCommand(program);
   registerVizCommand(program);
   registerServeCommand(program);
   registerLiveCommand(program);

@@ -39,6 +39,8 @@ export interface OnnxGraph {
   outputs: Map<string, number>;
   /** Element types the file records for intermediate values (ONNX shape inference writes them). */
   valueInfo: Map<string, number>;
+  /** The shapes the file records (inputs, outputs, value info): a size, or a symbolic name such as `"H"`. */
+  shapes: Map<string, (number | string)[]>;
 }
 
 /** ONNX's TensorProto.DataType names, by number. */
@@ -120,28 +122,49 @@ function readNode(bytes: Uint8Array): GraphNode {
   return node;
 }
 
-/** A ValueInfoProto's name and element type (0 when it has no tensor type). */
-function readValueInfo(bytes: Uint8Array): [string, number] {
-  let name = "";
-  let elementType = 0;
+/** A TensorShapeProto's dimensions: sizes, symbolic names, or "" for a dimension it leaves unknown. */
+function readShape(bytes: Uint8Array): (number | string)[] {
+  const dims: (number | string)[] = [];
+  for (const dim of protoFields(bytes)) {
+    if (dim.number !== 1) continue;
+    let value: number | string = "";
+    for (const field of protoFields(message(dim))) {
+      if (field.number === 1) value = integer(field);
+      else if (field.number === 2) value = text(field);
+    }
+    dims.push(value);
+  }
+  return dims;
+}
+
+/** A ValueInfoProto's name, element type (0 when it has no tensor type) and shape (when recorded). */
+function readValueInfo(bytes: Uint8Array): { name: string; elementType: number; shape?: (number | string)[] } {
+  const info: { name: string; elementType: number; shape?: (number | string)[] } = { name: "", elementType: 0 };
   for (const field of protoFields(bytes)) {
-    if (field.number === 1) name = text(field);
+    if (field.number === 1) info.name = text(field);
     else if (field.number === 2) {
       for (const type of protoFields(message(field))) {
-        if (type.number === 1) for (const tensor of protoFields(message(type))) if (tensor.number === 1) elementType = integer(tensor);
+        if (type.number !== 1) continue;
+        for (const tensor of protoFields(message(type))) {
+          if (tensor.number === 1) info.elementType = integer(tensor);
+          else if (tensor.number === 2) info.shape = readShape(message(tensor));
+        }
       }
     }
   }
-  return [name, elementType];
+  return info;
 }
 
 function readGraph(bytes: Uint8Array, graph: OnnxGraph): void {
   for (const field of protoFields(bytes)) {
     if (field.number === 1) graph.nodes.push(readNode(message(field)));
     else if (field.number === 5) graph.initializers.set(tensorName(message(field)), tensorType(message(field)));
-    else if (field.number === 11) graph.inputs.set(...readValueInfo(message(field)));
-    else if (field.number === 12) graph.outputs.set(...readValueInfo(message(field)));
-    else if (field.number === 13) graph.valueInfo.set(...readValueInfo(message(field)));
+    else if (field.number === 11 || field.number === 12 || field.number === 13) {
+      const info = readValueInfo(message(field));
+      const into = field.number === 11 ? graph.inputs : field.number === 12 ? graph.outputs : graph.valueInfo;
+      into.set(info.name, info.elementType);
+      if (info.shape) graph.shapes.set(info.name, info.shape);
+    }
   }
 }
 
@@ -163,7 +186,7 @@ export function readOnnxGraph(path: string): OnnxGraph {
   const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
   if (size >= MAX_MODEL_BYTES) throw new FileFormatError(`${path} is over 2 GiB: protobuf cannot hold an ONNX model that large`, { file: path });
   const bytes = readFileBytes(path);
-  const graph: OnnxGraph = { file: path, opsets: {}, nodes: [], initializers: new Map(), inputs: new Map(), outputs: new Map(), valueInfo: new Map() };
+  const graph: OnnxGraph = { file: path, opsets: {}, nodes: [], initializers: new Map(), inputs: new Map(), outputs: new Map(), valueInfo: new Map(), shapes: new Map() };
   let hasGraph = false;
   try {
     for (const field of protoFields(bytes)) {
