@@ -15,7 +15,7 @@ import { ELEM_TYPE, readOnnx } from "../onnx/onnx_reader.js";
 import { errorStats } from "../onnx/helpers.js";
 import { BOUNDS, fixtureFloats, fixtureInput } from "../models/helpers.js";
 import { endosynth } from "../support/cli.js";
-import { fixture, temporaryDirectory } from "../support/fixtures.js";
+import { fixture, testFolder } from "../support/fixtures.js";
 import { checkMessage } from "./model_config_schema.js";
 import { fieldsNamed, parseTextFormat, type TextField, type TextValue } from "./text_format.js";
 
@@ -30,14 +30,8 @@ function messages(fields: readonly TextField[], name: string): TextField[][] {
   return fieldsNamed(fields, name).flatMap((value: TextValue) => (value.kind === "message" ? [value.fields] : []));
 }
 
-function workDir(t: { teardown(fn: () => void): void }): string {
-  const dir = temporaryDirectory();
-  t.teardown(dir.cleanup);
-  return dir.path;
-}
-
 test("every model: configs that conform to model_config.proto, declare the graph's tensors, and graphs that compute the reference depth", async (t) => {
-  const dir = workDir(t);
+  const dir = testFolder(t);
   const output = join(dir, "repository");
   const checkpoints = Object.fromEntries(MODEL_NAMES.map((model) => [model, fixture(model, "tiny.pth")]));
   const result = await exportTriton({ models: MODEL_NAMES, output, checkpoints });
@@ -95,7 +89,7 @@ test("the schema check refuses what Triton would: unknown fields, quoted numbers
 });
 
 test("export triton --cpu --precision fp16 --instances 2 --json: CPU instances, no TensorRT variant, an fp16 graph", async (t) => {
-  const dir = workDir(t);
+  const dir = testFolder(t);
   const output = join(dir, "repository");
   const result = await endosynth(["export", "triton", "dav1", output, "-c", fixture("dav1", "tiny.pth"), "--cpu", "--precision", "fp16", "--instances", "2", "--json", "-q"]);
   t.is(result.code, 0, result.stderr);
@@ -111,7 +105,7 @@ test("export triton --cpu --precision fp16 --instances 2 --json: CPU instances, 
 });
 
 test("an existing repository is kept without --overwrite and replaced with it", async (t) => {
-  const dir = workDir(t);
+  const dir = testFolder(t);
   const output = join(dir, "repository");
   mkdirSync(output);
   writeFileSync(join(output, "keep.txt"), "mine");
@@ -127,7 +121,7 @@ test("an existing repository is kept without --overwrite and replaced with it", 
 });
 
 test("a model that does not exist, or a checkpoint for a model not exported, is refused before any work", async (t) => {
-  const dir = workDir(t);
+  const dir = testFolder(t);
   const unknown = await endosynth(["export", "triton", "dav3", join(dir, "repository")]);
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /unknown model dav3 \(choose from dav1, dav2, endodac, midas\)/);

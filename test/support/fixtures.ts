@@ -28,3 +28,10 @@ export function temporaryDirectory(prefix = "endosynth-test-"): { path: string; 
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
+
+/** A temporary folder that is removed when the test ends. */
+export function testFolder(t: { teardown(fn: () => void): void }): string {
+  const dir = temporaryDirectory();
+  t.teardown(dir.cleanup);
+  return dir.path;
+}

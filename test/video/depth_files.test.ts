@@ -8,14 +8,8 @@ import { DisposedError, InputError } from "../../lib/errors.js";
 import { readNpz } from "../../lib/io/npz.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { crc32Combine, DepthStackWriter, writeDepthPng16, writeDepthTiff } from "../../lib/video/depth_files.js";
-import { temporaryDirectory } from "../support/fixtures.js";
+import { testFolder } from "../support/fixtures.js";
 import { decodeGrey16Png } from "./png16.js";
-
-function tempDir(t: { teardown: (f: () => void) => void }): string {
-  const dir = temporaryDirectory();
-  t.teardown(dir.cleanup);
-  return dir.path;
-}
 
 /** A depth map with edge cases: 0, negative, NaN, +inf, beyond 65.535 m, and a smooth ramp. */
 function depthMap(width = 9, height = 4, offset = 0): NdArray<"float32"> {
@@ -25,7 +19,7 @@ function depthMap(width = 9, height = 4, offset = 0): NdArray<"float32"> {
 }
 
 test("16-bit PNG: millimetres by default, 0 where there is no depth, clipped at 65535; sharp reads it as grey16", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const depth = depthMap();
   const path = join(dir, "depth.png");
   writeDepthPng16(path, depth);
@@ -41,7 +35,7 @@ test("16-bit PNG: millimetres by default, 0 where there is no depth, clipped at 
 });
 
 test("float TIFF: the metres exactly, NaN and infinities included, as sharp decodes it", async (t) => {
-  const path = join(tempDir(t), "depth.tif");
+  const path = join(testFolder(t), "depth.tif");
   const depth = depthMap(13, 7);
   writeDepthTiff(path, depth);
   const image = sharp(path);
@@ -51,7 +45,7 @@ test("float TIFF: the metres exactly, NaN and infinities included, as sharp deco
 });
 
 test("an .npz stack streams frames to disk and reads back as depth [N, H, W], pts and frame numbers, CRC-checked", (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const path = join(dir, "stack.npz");
   const stack = new DepthStackWriter(path);
   const frames = [0, 1, 2, 3].map((k) => depthMap(9, 4, k));
@@ -70,7 +64,7 @@ test("an .npz stack streams frames to disk and reads back as depth [N, H, W], pt
 });
 
 test("an empty stack is a valid archive of zero frames; aborting leaves no file", (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const empty = new DepthStackWriter(join(dir, "empty.npz"));
   empty.close();
   const arrays = readNpz(join(dir, "empty.npz"));
@@ -83,7 +77,7 @@ test("an empty stack is a valid archive of zero frames; aborting leaves no file"
 });
 
 test("frames of another size, dtype or rank are refused with the file and frame named", (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const stack = new DepthStackWriter(join(dir, "stack.npz"));
   t.teardown(() => stack.abort());
   stack.add(depthMap(9, 4));

@@ -4,17 +4,11 @@ import { join } from "node:path";
 import { AbortError, FileFormatError, InputError, RuntimeFailureError } from "../../lib/errors.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { readVideo, readVideoFrames, type VideoFrame, type VideoWarning } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../support/fixtures.js";
+import { testFolder } from "../support/fixtures.js";
 import { encodeLossless, ffmpeg, knownFrame, probedFrameTimes, programs, testPattern } from "./helpers.js";
 
 const WIDTH = 64;
 const HEIGHT = 48;
-
-function tempDir(t: { teardown: (f: () => void) => void }): string {
-  const dir = temporaryDirectory();
-  t.teardown(dir.cleanup);
-  return dir.path;
-}
 
 async function readAll(path: string, options?: Parameters<typeof readVideo>[1]): Promise<VideoFrame[]> {
   const frames: VideoFrame[] = [];
@@ -23,7 +17,7 @@ async function readAll(path: string, options?: Parameters<typeof readVideo>[1]):
 }
 
 test("decodes a lossless video made by the ffmpeg command line into exactly the frames it was made from", async (t) => {
-  const path = join(tempDir(t), "known.mkv");
+  const path = join(testFolder(t), "known.mkv");
   const frames = Array.from({ length: 6 }, (_, i) => knownFrame(i, WIDTH, HEIGHT));
   encodeLossless(path, frames, 12.5);
   const decoded: NdArray<"uint8">[] = [];
@@ -37,7 +31,7 @@ test("decodes a lossless video made by the ffmpeg command line into exactly the 
 });
 
 test("decodes ffmpeg's testsrc pattern identically to ffmpeg's own rawvideo output, with the frames' timestamps", async (t) => {
-  const path = join(tempDir(t), "testsrc.mp4");
+  const path = join(testFolder(t), "testsrc.mp4");
   testPattern(path, 10);
   const reference = ffmpeg(["-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
   const decoded = await readAll(path);
@@ -51,7 +45,7 @@ test("decodes ffmpeg's testsrc pattern identically to ffmpeg's own rawvideo outp
 });
 
 test("a variable frame rate keeps each frame's own timestamp", async (t) => {
-  const path = join(tempDir(t), "vfr.mkv");
+  const path = join(testFolder(t), "vfr.mkv");
   // Frames 0-4 every 40 ms, then a 0.56 s gap: timestamps set by ffmpeg itself, not by us.
   testPattern(path, 10, { args: ["-vf", "setpts='(N*0.04+gte(N,5)*0.52)/TB'", "-vsync", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p"] });
   const decoded = await readAll(path);
@@ -61,7 +55,7 @@ test("a variable frame rate keeps each frame's own timestamp", async (t) => {
 });
 
 test("a rotated video decodes upright with width and height swapped, as ffmpeg shows it", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const plain = join(dir, "plain.mp4");
   const rotated = join(dir, "rotated.mp4");
   testPattern(plain, 3, { rate: 10 });
@@ -72,7 +66,7 @@ test("a rotated video decodes upright with width and height swapped, as ffmpeg s
 });
 
 test("a truncated file ends with one warning saying how many of its frames were read", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   for (const [name, args] of [
     ["clip.mkv", ["-c:v", "libx264", "-pix_fmt", "yuv420p"]],
     ["clip.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"]],
@@ -95,7 +89,7 @@ test("a truncated file ends with one warning saying how many of its frames were 
 });
 
 test("corrupt data inside a file is reported with ffmpeg's errors; the frames it could decode still come", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const whole = join(dir, "clip.mkv");
   testPattern(whole, 50, { args: ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "5"] });
   const bytes = Buffer.from(readFileSync(whole));
@@ -111,14 +105,14 @@ test("corrupt data inside a file is reported with ffmpeg's errors; the frames it
 });
 
 test("duration reads only that many seconds", async (t) => {
-  const path = join(tempDir(t), "long.mp4");
+  const path = join(testFolder(t), "long.mp4");
   testPattern(path, 50);
   const frames = await readAll(path, { duration: 0.4 });
   t.is(frames.length, 10);
 });
 
 test("queue drop keeps only the newest frame while the consumer is busy, and counts the dropped ones", async (t) => {
-  const path = join(tempDir(t), "clip.mkv");
+  const path = join(testFolder(t), "clip.mkv");
   testPattern(path, 60, { args: ["-c:v", "ffv1"] });
   const frames: VideoFrame[] = [];
   for await (const frame of readVideo(path, { queue: "drop" })) {
@@ -134,7 +128,7 @@ test("queue drop keeps only the newest frame while the consumer is busy, and cou
 });
 
 test("aborting the signal stops ffmpeg and ends the frames with an AbortError", async (t) => {
-  const path = join(tempDir(t), "long.mp4");
+  const path = join(testFolder(t), "long.mp4");
   testPattern(path, 200);
   const controller = new AbortController();
   let count = 0;
@@ -146,7 +140,7 @@ test("aborting the signal stops ffmpeg and ends the frames with an AbortError", 
 });
 
 test("breaking out of the frames stops ffmpeg early", async (t) => {
-  const path = join(tempDir(t), "long.mp4");
+  const path = join(testFolder(t), "long.mp4");
   testPattern(path, 500);
   let count = 0;
   for await (const _ of readVideoFrames(path)) if (++count === 2) break;
@@ -154,7 +148,7 @@ test("breaking out of the frames stops ffmpeg early", async (t) => {
 });
 
 test("frames can be decoded into buffers the caller provides, one call per frame", async (t) => {
-  const path = join(tempDir(t), "ring.mkv");
+  const path = join(testFolder(t), "ring.mkv");
   const frames = Array.from({ length: 5 }, (_, i) => knownFrame(i, WIDTH, HEIGHT));
   encodeLossless(path, frames);
   const ring = [0, 1, 2].map(() => ndarray<"uint8">(new Uint8Array(WIDTH * HEIGHT * 3), [HEIGHT, WIDTH, 3]));
@@ -177,7 +171,7 @@ test("frames can be decoded into buffers the caller provides, one call per frame
 });
 
 test("a file that is not a video is a FileFormatError carrying the prober's message", async (t) => {
-  const path = join(tempDir(t), "broken.mp4");
+  const path = join(testFolder(t), "broken.mp4");
   writeFileSync(path, Buffer.from("this is not a video at all".repeat(100)));
   const error = await t.throwsAsync(() => readAll(path), { instanceOf: FileFormatError });
   t.is(error.file, path);
@@ -185,7 +179,7 @@ test("a file that is not a video is a FileFormatError carrying the prober's mess
 });
 
 test("ffmpeg dying in the middle of decoding reports its exit code and last lines", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const path = join(dir, "clip.mkv");
   encodeLossless(path, Array.from({ length: 6 }, (_, i) => knownFrame(i, WIDTH, HEIGHT)));
   // Passes on two and a half frames of the real ffmpeg's output (and all it says), then dies.
@@ -201,7 +195,7 @@ test("ffmpeg dying in the middle of decoding reports its exit code and last line
 });
 
 test("bad calls are refused synchronously: a missing file, an unknown scheme, bad options", (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const clip = join(dir, "clip.mkv");
   writeFileSync(clip, "");
   t.throws(() => readVideo(join(dir, "missing.mp4")), { instanceOf: InputError, message: `Video file ${join(dir, "missing.mp4")} does not exist` });

@@ -4,17 +4,11 @@ import { join } from "node:path";
 import { DisposedError, InputError, RuntimeFailureError } from "../../lib/errors.js";
 import { ndarray, type NdArray } from "../../lib/ndarray/ndarray.js";
 import { checkAudioCopy, createVideoWriter, probeVideo, readVideo, readVideoFrames, videoEncodingFor } from "../../lib/video/index.js";
-import { temporaryDirectory } from "../support/fixtures.js";
+import { testFolder } from "../support/fixtures.js";
 import { ffmpeg, knownFrame, probedFrameTimes, testPattern } from "./helpers.js";
 
 const WIDTH = 64;
 const HEIGHT = 48;
-
-function tempDir(t: { teardown: (f: () => void) => void }): string {
-  const dir = temporaryDirectory();
-  t.teardown(dir.cleanup);
-  return dir.path;
-}
 
 async function decodeAll(path: string): Promise<NdArray<"uint8">[]> {
   const frames: NdArray<"uint8">[] = [];
@@ -36,7 +30,7 @@ function meanAbsDifference(a: Uint8Array, b: Uint8Array): number {
 }
 
 test("encodes frames losslessly with FFV1 and reads them back exactly; the file appears only on close", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const path = join(dir, "round.mkv");
   const writer = await createVideoWriter(path, { width: WIDTH, height: HEIGHT, fps: 30, codec: "ffv1", pixelFormat: "bgr0" });
   const frames = Array.from({ length: 6 }, (_, i) => knownFrame(i, WIDTH, HEIGHT));
@@ -54,7 +48,7 @@ test("encodes frames losslessly with FFV1 and reads them back exactly; the file 
 });
 
 test("the codec follows the container: .webm is VP9, .mp4/.m4v/.mov/.mkv are H.264; every frame is kept", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   for (const [name, codec] of [["a.webm", "vp9"], ["a.mp4", "h264"], ["a.m4v", "h264"], ["a.mov", "h264"], ["a.mkv", "h264"]] as const) {
     const path = join(dir, name);
     const writer = await createVideoWriter(path, { width: WIDTH, height: HEIGHT, fps: 24 });
@@ -80,7 +74,7 @@ test("an unsupported container is refused at once, naming the supported ones", (
 });
 
 test("odd sizes are padded to even with black for yuv420p; yuv444p keeps them", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const frame = flatFrame(120, 63, 47);
   const padded = join(dir, "padded.mp4");
   const writer = await createVideoWriter(padded, { width: 63, height: 47, fps: 10 });
@@ -103,7 +97,7 @@ test("odd sizes are padded to even with black for yuv420p; yuv444p keeps them", 
 });
 
 test("timestamps are kept: a variable frame rate and gaps survive in every container", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const times = [5, 5.04, 5.1, 5.13, 5.5, 5.51, 5.6];
   for (const name of ["vfr.mp4", "vfr.mov", "vfr.mkv", "vfr.webm"]) {
     const path = join(dir, name);
@@ -120,7 +114,7 @@ test("timestamps are kept: a variable frame rate and gaps survive in every conta
 });
 
 test("timestamps that do not increase are refused", async (t) => {
-  const writer = await createVideoWriter(join(tempDir(t), "x.mkv"), { width: WIDTH, height: HEIGHT, fps: 25 });
+  const writer = await createVideoWriter(join(testFolder(t), "x.mkv"), { width: WIDTH, height: HEIGHT, fps: 25 });
   t.teardown(() => writer.abort());
   await writer.write(flatFrame(1), 1);
   await t.throwsAsync(() => writer.write(flatFrame(2), 1), { instanceOf: InputError, message: /Expected timestamps that increase .* frame 1 of .*x\.mkv has pts 1 s/ });
@@ -128,7 +122,7 @@ test("timestamps that do not increase are refused", async (t) => {
 });
 
 test("--audio copy: the source's audio goes into the output unchanged, or is refused where the container cannot hold it", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const source = join(dir, "with-audio.mp4");
   ffmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", source]);
   t.is((await probeVideo(source)).audioCodec, "aac");
@@ -148,7 +142,7 @@ test("--audio copy: the source's audio goes into the output unchanged, or is ref
 });
 
 test("abort removes the temporary file and keeps what was at the target; leaving an `await using` scope aborts", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const path = join(dir, "keep.mp4");
   writeFileSync(path, "previous");
   const writer = await createVideoWriter(path, { width: WIDTH, height: HEIGHT, fps: 10 });
@@ -165,7 +159,7 @@ test("abort removes the temporary file and keeps what was at the target; leaving
 });
 
 test("an encoder ffmpeg does not know fails with its message, and no file is left", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const path = join(dir, "bad.mkv");
   const error = await t.throwsAsync(async () => {
     const writer = await createVideoWriter(path, { width: WIDTH, height: HEIGHT, fps: 10, codec: "no-such-encoder" });
@@ -178,7 +172,7 @@ test("an encoder ffmpeg does not know fails with its message, and no file is lef
 });
 
 test("ffmpeg dying while encoding fails write or close with its exit code and message, leaving no file", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   const crashing = join(dir, "ffmpeg");
   writeFileSync(crashing, `#!/bin/sh\nhead -c 1000 >/dev/null\necho "simulated encoder crash" >&2\nexit 5\n`);
   chmodSync(crashing, 0o755);
@@ -193,7 +187,7 @@ test("ffmpeg dying while encoding fails write or close with its exit code and me
 });
 
 test("bad options and frames are refused: sizes, rate, frame shape", async (t) => {
-  const dir = tempDir(t);
+  const dir = testFolder(t);
   t.throws(() => createVideoWriter(join(dir, "x.mp4"), { width: WIDTH, height: HEIGHT, fps: 0 }), {
     instanceOf: InputError,
     message: "Expected a positive number of frames per second for options.fps but received 0",
