@@ -259,8 +259,9 @@ const EVERY_CLASS = SEG_CLASSES.map((_, c) => c);
 /**
  * Computes every metric of one prediction, overall and (with `seg`) per class group, in two passes
  * over the pixels (raw, then aligned; one for `alignment: "none"`). A 1080x1920 sample takes
- * ~45 ms on one core of the 2-core reference machine (`npm run bench -- eval`); nothing is allocated per call beyond the result
- * once internal buffers have grown to the sample size.
+ * ~95 ms with median alignment and classes, ~37 ms with neither, on the 2-core reference machine
+ * (`npm run bench -- metrics`); nothing is allocated per call beyond the result once internal
+ * buffers have grown to the sample size.
  *
  * @param prediction float32 [H, W] metres, e.g. `model.infer(rgb)`.
  * @param groundTruth float16 (decoded or raw), float32 or float64 [H, W] metres.
