@@ -17,7 +17,7 @@ import { AbortError, InputError } from "./errors.js";
 import { assertAbortSignal, assertIntegerInRange, assertOptions, describe } from "./is.js";
 import type { NdArray } from "./ndarray/ndarray.js";
 
-/** What {@link streamDepth} needs of a model: the lead's `Model` satisfies it. */
+/** What {@link streamDepth} needs of a model: a loaded `Model` satisfies it. */
 export interface DepthModel {
   /** The model's name, e.g. `"dav1"`. */
   readonly name: string;

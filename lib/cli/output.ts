@@ -1,5 +1,5 @@
 /**
- * The output conventions every command follows, in one place (issue 14):
+ * The output conventions every command follows, in one place:
  *
  * - `--json`: the command's result as one JSON document on stdout, and nothing else there; logs
  *   and progress go to stderr. ({@link CommandOutput.result})
